@@ -1,0 +1,58 @@
+"""contrastkit: a notebook-first kit for learning and experimenting with contrastive learning.
+
+Submodules are imported on first use (``ck.viz`` pulls in matplotlib and umap-learn, which take a
+few seconds), so ``import contrastkit as ck`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from contrastkit.utils import by_mode, pick_device, quick_mode, seed_everything
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "augment",
+    "data",
+    "evaluate",
+    "losses",
+    "mining",
+    "models",
+    "runs",
+    "train",
+    "utils",
+    "viz",
+    "widgets",
+)
+
+__all__ = [
+    "__version__",
+    "augment",
+    "by_mode",
+    "data",
+    "evaluate",
+    "losses",
+    "mining",
+    "models",
+    "pick_device",
+    "quick_mode",
+    "runs",
+    "seed_everything",
+    "train",
+    "utils",
+    "viz",
+    "widgets",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from contrastkit import augment, data, evaluate, losses, mining, models, runs, train, utils, viz, widgets
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"contrastkit.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'contrastkit' has no attribute {name!r}")
