@@ -284,8 +284,9 @@ def download_mnist(root: str | Path = "data", timeout: float = DOWNLOAD_TIMEOUT_
             MNIST(str(tmp), train=True, download=True)
             MNIST(str(tmp), train=False, download=True)
         except Exception as err:  # torchvision raises RuntimeError/URLError/OSError depending on the mirror
+            reason = " ".join(str(err).split())  # torchvision's message spans several lines
             raise DownloadError(
-                f"could not download MNIST ({type(err).__name__}: {err}). Check your internet connection "
+                f"could not download MNIST ({type(err).__name__}: {reason}). Check your internet connection "
                 "and try `make data` again; meanwhile load_mnist(source='sample') uses the bundled "
                 "8,000/2,000 sample."
             ) from err
