@@ -36,7 +36,7 @@ unit: $(STAMP)
 # nbval executes every notebook; quick mode only shrinks epochs and sample counts.
 notebooks: $(STAMP)
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-		CONTRASTKIT_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax notebooks/ -q -p no:cacheprovider; \
+		CONTRASTKIT_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env notebooks/ -q -p no:cacheprovider; \
 	else echo "no notebooks yet: nothing to validate"; fi
 
 data: $(STAMP)
