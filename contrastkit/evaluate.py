@@ -77,7 +77,8 @@ def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 512, device=
             flattened to [B, D']; ``nn.Flatten()`` gives raw pixels).
         images: input tensor [N, ...], e.g. [N, 1, 28, 28] MNIST digits.
         batch_size: images per forward pass.
-        device: where to run; None means the device of the model's parameters (CPU if it has none).
+        device: where the batches go; None means the device of the model's parameters (CPU if it
+            has none). The model itself is not moved, so it must be able to run there.
 
     Returns:
         Embeddings [N, D], float32, on the CPU.
@@ -259,6 +260,7 @@ def linear_probe_accuracy(
         lr: peak Adam learning rate.
         batch_size: minibatch size for both embedding and training.
         device: where to embed and train; None means the model's device (CPU when ``model`` is None).
+            The model is not moved, so a given device must be one the model can run on.
         seed: seed of the minibatch shuffling.
 
     Returns:
@@ -289,7 +291,7 @@ def linear_probe_accuracy(
         snapshot = None
     else:
         device = _model_device(model) if device is None else torch.device(device)
-        snapshot = {name: t.detach().clone() for name, t in model.state_dict().items()}
+        snapshot = {name: t.detach().clone() for name, t in _model_state(model).items()}
         train_feat = embed(model, x_train, batch_size=batch_size, device=device)  # [N, D]
         test_feat = embed(model, x_test, batch_size=batch_size, device=device)  # [M, D]
         check_tensor("embedded x_train", train_feat)
@@ -345,9 +347,15 @@ def _fit_linear(
     return float((predicted == y_test.to(device)).float().mean())
 
 
+def _model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter and buffer (non-persistent buffers too, which ``state_dict`` leaves out)."""
+    return {**dict(model.named_parameters()), **dict(model.named_buffers())}
+
+
 def _assert_unchanged(model: nn.Module, snapshot: dict[str, torch.Tensor] | None) -> None:
-    after = model.state_dict()
-    assert snapshot is not None
+    if snapshot is None:
+        raise RuntimeError("internal error: no snapshot of the model was taken before the linear probe")
+    after = _model_state(model)
     changed = sorted(set(snapshot) ^ set(after))
     for name, before in snapshot.items():
         now = after.get(name)

@@ -360,7 +360,20 @@ class _ForcesTrainMode(nn.Module):
         return self.bn(self.lin(x))
 
 
-@pytest.mark.parametrize(("model_cls", "changed"), [(_MutatingWeights, "lin.weight"), (_ForcesTrainMode, "bn.")])
+class _CountsCalls(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+        self.register_buffer("calls", torch.zeros(()), persistent=False)  # not in state_dict
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.lin(x)
+
+
+@pytest.mark.parametrize(
+    ("model_cls", "changed"), [(_MutatingWeights, "lin.weight"), (_ForcesTrainMode, "bn."), (_CountsCalls, "calls")]
+)
 def test_linear_probe_detects_encoder_changes(model_cls: type[nn.Module], changed: str) -> None:
     torch.manual_seed(0)
     x = torch.randn(40, 3)
