@@ -232,6 +232,7 @@ def _weighted_distance_sum(x: torch.Tensor, weights: torch.Tensor, squared: bool
     """
     b = x.shape[0]
     step = chunk_rows(b)
+    x = x - x.mean(dim=0)  # distances are translation invariant; centring reduces rounding in the expansion
 
     def block(x_: torch.Tensor, w: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         d = distance_rows(x_, start, stop, squared=squared)  # [c, B]
@@ -301,12 +302,16 @@ def batch_triplet_loss(
     x = embeddings.to(compute_dtype(embeddings.dtype))
     hard = strategy == "hard"
     sel = select_triplets(x, labels.to(x.device), strategy, margin, squared, want_weights=not hard, want_triplets=hard)
-    if sel.active == 0:
-        loss = _zero(embeddings)
-    elif sel.triplets is not None:  # batch-hard: one triplet per anchor, recomputed row by row
+    if sel.triplets is not None and sel.denominator > 0:  # batch-hard: one triplet per anchor, row by row
         a, p, n = sel.triplets
-        hinge = _row_distances(x[a], x[p], squared) - _row_distances(x[a], x[n], squared) + margin  # [T]
+        d_ap, d_an = _row_distances(x[a], x[p], squared), _row_distances(x[a], x[n], squared)  # [T], [T]
+        hinge = d_ap - d_an + margin  # [T]
         loss = F.relu(hinge).mean().to(embeddings.dtype)
+        sel.active = int((hinge.detach() > 0).sum())
+        # report the exact (difference-based) distances rather than the ones used for the selection
+        sel.sum_pos, sel.sum_neg = float(d_ap.detach().double().sum()), float(d_an.detach().double().sum())
+    elif sel.active == 0:
+        loss = _zero(embeddings)
     else:
         assert sel.weights is not None
         total = _weighted_distance_sum(x, sel.weights, squared) + margin * sel.active  # float64

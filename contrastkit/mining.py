@@ -103,6 +103,7 @@ def pairwise_distances(x: torch.Tensor, squared: bool = False) -> torch.Tensor:
     """
     x = _check_embeddings("x", x)
     work = x.to(compute_dtype(x.dtype))
+    work = work - work.mean(dim=0)  # translation invariant; centring reduces rounding in the expansion
     return distance_rows(work, 0, work.shape[0], squared=squared).to(x.dtype)
 
 
@@ -159,6 +160,7 @@ def select_triplets(
     """
     b = x.shape[0]
     x = x.detach()
+    x = x - x.mean(dim=0)  # distances are translation invariant; centring reduces rounding in the expansion
     device = x.device
     weights = torch.zeros(b, b, dtype=x.dtype, device=device) if want_weights else None
     # class bookkeeping: members[c] lists the rows of class c, padded with -1 to the largest class size
