@@ -204,11 +204,12 @@ class DigitAugment:
         x = check_tensor("x", x, ndim=4)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        if x.numel() and (float(x.min()) < 0 or float(x.max()) > 1):
-            raise ValueError(
-                f"x must hold values in [0, 1], got values in [{float(x.min()):.3g}, {float(x.max()):.3g}]; "
-                "augment before normalising"
-            )
+        if x.numel():
+            lo, hi = (float(v) for v in torch.aminmax(x))  # one device sync, not two
+            if lo < 0 or hi > 1:
+                raise ValueError(
+                    f"x must hold values in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; augment before normalising"
+                )
         if self.is_identity or x.shape[0] == 0:
             return x.clone()
         dtype = x.dtype
