@@ -524,7 +524,9 @@ def train_run(
         )
         MetricsWriter(run_dir)(len(history.get("epoch", ())), history)
         atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, run_dir / MODEL_FILE)
-        _evaluate_and_save(run_dir, model, data, dev, history=history, figures=figures, logger=logger)
+        _evaluate_and_save(
+            run_dir, model, data, dev, history=history, figures=figures, logger=logger, title=config.method
+        )
     finally:
         if logger is not None:
             logger.close()
@@ -541,11 +543,15 @@ def evaluate_run(run_dir: str | Path, device: str | torch.device | None = None, 
     model = run.model()
     dev = pick_device(device)
     data = data_from_record(run.config.get("data", {}))
-    _evaluate_and_save(run.path, model.to(dev), data, dev, history=run.history, figures=figures, logger=None)
+    _evaluate_and_save(
+        run.path, model.to(dev), data, dev, history=run.history, figures=figures, logger=None, title=run.method
+    )
     return load(run.path)
 
 
-def _evaluate_and_save(run_dir: Path, model: nn.Module, data, device, *, history, figures: bool, logger) -> None:
+def _evaluate_and_save(
+    run_dir: Path, model: nn.Module, data, device, *, history, figures: bool, logger, title: str
+) -> None:
     from contrastkit.evaluate import embed, evaluate_embeddings
 
     start = time.perf_counter()
@@ -560,7 +566,7 @@ def _evaluate_and_save(run_dir: Path, model: nn.Module, data, device, *, history
 
     arrays = {"embeddings": test_emb.numpy(), "labels": data.y_test.numpy()}
     if figures:
-        arrays["umap"] = _draw_figures(run_dir, history, test_emb, data)
+        arrays["umap"] = _draw_figures(run_dir, history, test_emb, data, title)
     elif (run_dir / EMBEDDINGS_FILE).is_file():  # a re-evaluation keeps the projection drawn before
         with np.load(run_dir / EMBEDDINGS_FILE) as old:
             if "umap" in old.files and len(old["umap"]) == len(test_emb):
@@ -572,7 +578,7 @@ def _evaluate_and_save(run_dir: Path, model: nn.Module, data, device, *, history
     atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
 
 
-def _draw_figures(run_dir: Path, history, test_emb: torch.Tensor, data) -> np.ndarray:
+def _draw_figures(run_dir: Path, history, test_emb: torch.Tensor, data, title: str) -> np.ndarray:
     """Save ``history.png`` and ``umap.png``; return the UMAP points [M, 2]."""
     import matplotlib.pyplot as plt
 
@@ -582,7 +588,9 @@ def _draw_figures(run_dir: Path, history, test_emb: torch.Tensor, data) -> np.nd
         save_figure(viz.plot_history(history), run_dir / "history.png")
     points = np.asarray(viz.project(test_emb.numpy(), method="umap", seed=0), dtype=np.float32)  # [M, 2]
     _, ax = plt.subplots(figsize=(7, 6))
-    viz.plot_embedding(points, data.y_test.numpy(), images=data.x_test, ax=ax)
+    viz.plot_embedding(
+        points, data.y_test.numpy(), images=data.x_test, ax=ax, title=f"{title}: UMAP of the test embeddings"
+    )
     save_figure(ax, run_dir / "umap.png")
     return points
 
