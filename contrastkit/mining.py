@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.neighbors import NearestNeighbors
 
 from contrastkit._checks import check_choice, check_labels, check_nonnegative, check_positive_int, check_tensor
 
@@ -120,10 +119,11 @@ class Selection:
         weights: [B, B] float; the selected triplets' summed loss is sum(weights * D) + margin * active,
             where D are the pairwise distances. None if not requested.
         denominator: number of triplets the loss is averaged over.
-        active: number of selected triplets with a loss > 0.
+        active: number of selected triplets with a loss > 0 (for "hard", left to the caller, which
+            recomputes the distances of the selected triplets).
         valid: number of valid triplets (a, p, n) in the batch, whatever the strategy.
-        sum_pos: sum of d(a, p) over the selected triplets.
-        sum_neg: sum of d(a, n) over the selected triplets.
+        sum_pos: sum of d(a, p) over the selected triplets (0 for "hard": left to the caller).
+        sum_neg: sum of d(a, n) over the selected triplets (0 for "hard": left to the caller).
         triplets: (a, p, n) int64 index tensors [T] of the averaged triplets, or None if not requested.
     """
 
@@ -182,26 +182,19 @@ def select_triplets(
         # batch-hard only needs the order of the distances: squared ones will do
         d = distance_rows(x, start, stop, squared=squared or strategy == "hard")  # [c, B]
         neg = inv[start:stop, None] != inv[None, :]  # [c, B]
+        if strategy == "hard":
+            pos = ~neg  # [c, B]
+            pos[rows - start, rows] = False  # an anchor is not its own positive
+            has = (n_pos_all[start:stop] > 0) & (n_neg_all[start:stop] > 0)  # [c]
+            p_idx = torch.where(pos, d, float("-inf")).argmax(dim=1)  # [c] hardest positive
+            n_idx = torch.where(neg, d, float("inf")).argmin(dim=1)  # [c] hardest negative
+            denominator += int(has.sum())
+            parts.append((rows[has], p_idx[has], n_idx[has]))
+            continue
         pos_cols = members[inv[start:stop]]  # [c, K] candidate positives (same class)
         is_pos = (pos_cols >= 0) & (pos_cols != rows[:, None])  # [c, K] real positives, self excluded
         pos_cols = pos_cols.clamp_min(0)
         d_pos = d.gather(1, pos_cols)  # [c, K]
-        if strategy == "hard":
-            has = (n_pos_all[start:stop] > 0) & (n_neg_all[start:stop] > 0)  # [c]
-            d_ap, j = torch.where(is_pos, d_pos, float("-inf")).max(dim=1)  # [c] hardest positive
-            p_idx = pos_cols.gather(1, j[:, None])[:, 0]  # [c]
-            d_an, n_idx = torch.where(neg, d, float("inf")).min(dim=1)  # [c] hardest negative
-            if not squared:
-                d_ap, d_an = d_ap.clamp_min(0).sqrt(), d_an.sqrt()
-            hinge = d_ap - d_an + margin  # [c]
-            act = has & (hinge > 0)  # [c]
-            denominator += int(has.sum())
-            active += int(act.sum())
-            sum_pos += float(d_ap[has].double().sum())
-            sum_neg += float(d_an[has].double().sum())
-            if want_triplets:
-                parts.append((rows[has], p_idx[has], n_idx[has]))
-            continue
         sorted_neg, order = torch.where(neg, d, float("inf")).sort(dim=1)  # [c, B] negatives first, ascending
         if strategy == "all":
             # k[a, p]: how many negatives of a lie strictly below d(a, p) + margin (the active triplets)
@@ -249,6 +242,8 @@ def select_triplets(
                 w.index_put_((a_loc, n_idx), -ones, accumulate=True)
             if want_triplets:
                 parts.append((rows[a_loc], p_idx, n_idx))
+    if strategy == "hard":  # the caller measures the selected triplets exactly (difference-based distances)
+        want_triplets = True
     triplets = None
     if want_triplets:
         empty = torch.zeros(0, dtype=torch.long, device=device)
@@ -333,6 +328,8 @@ def mine_hard_negatives(embeddings: torch.Tensor, labels: torch.Tensor, k: int =
     n = embeddings.shape[0]
     labels = check_labels("labels", labels, n)
     k = check_positive_int("k", k)
+    from sklearn.neighbors import NearestNeighbors  # imported here: the losses do not need scikit-learn
+
     x = embeddings.detach().cpu()
     x = (x.double() if x.dtype == torch.float64 else x.float()).numpy()
     y = labels.cpu().numpy()
