@@ -82,6 +82,8 @@ SAME_COLOR = "#0072B2"
 DIFFERENT_COLOR = "#E69F00"
 
 METHODS = ("umap", "pca", "tsne")
+#: Smallest distance between thumbnails (and from a class name), as a fraction of the map's extent.
+THUMBNAIL_GAP = 0.075
 CACHE_ENV = "CONTRASTKIT_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path(".cache") / "contrastkit" / "projections"
 
@@ -357,19 +359,34 @@ def _legend_handles(classes: Sequence[int], class_names: Sequence[str] | None = 
     return handles
 
 
-def _spread_indices(points: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """k indices of points far apart (greedy farthest-point sampling from a random start)."""
+def _spread_indices(
+    points: np.ndarray, k: int, seed: int = 0, min_gap: float = 0.0, avoid: np.ndarray | None = None
+) -> np.ndarray:
+    """Up to k indices of points far apart (greedy farthest-point sampling).
+
+    Distances are measured with both axes scaled to [0, 1], like the picture. Sampling stops early
+    when the next point would lie closer than ``min_gap`` to a chosen one or ``min_gap / 2`` to a
+    position in ``avoid`` [M, 2] (e.g. class names), so thumbnails neither overlap each other nor
+    hide names.
+    """
     n = len(points)
     k = min(k, n)
     if k == 0:
         return np.zeros(0, dtype=np.int64)
     lo, hi = points.min(0), points.max(0)
-    scaled = (points - lo) / np.where(hi > lo, hi - lo, 1.0)  # [N, 2] in the unit square, like the picture
-    chosen = [int(np.random.default_rng(seed).integers(n))]
-    dist = np.linalg.norm(scaled - scaled[chosen[0]], axis=1)  # [N] distance to the chosen set
-    for _ in range(k - 1):
+    span = np.where(hi > lo, hi - lo, 1.0)
+    scaled = (points - lo) / span  # [N, 2] in the unit square
+    if avoid is not None and len(avoid):
+        marks = (np.asarray(avoid, dtype=np.float64) - lo) / span  # [M, 2]
+        # counted double: a thumbnail may come half as close to a (small) name as to another thumbnail
+        dist = 2.0 * np.linalg.norm(scaled[:, None] - marks[None], axis=2).min(1)  # [N]
+        chosen: list[int] = []
+    else:
+        chosen = [int(np.random.default_rng(seed).integers(n))]
+        dist = np.linalg.norm(scaled - scaled[chosen[0]], axis=1)  # [N] distance to the chosen set
+    while len(chosen) < k:
         nxt = int(dist.argmax())
-        if dist[nxt] == 0:
+        if dist[nxt] <= min_gap:
             break
         chosen.append(nxt)
         dist = np.minimum(dist, np.linalg.norm(scaled - scaled[nxt], axis=1))
@@ -413,7 +430,8 @@ def plot_embedding(
 
     Points are drawn in a random (seeded) order, so no class systematically hides another; each
     class's name is written at its median position (skipped when ``annotate=False``). Thumbnails
-    show the images of ``n_thumbnails`` points picked far apart, framed in their class's colour.
+    show the images of up to ``n_thumbnails`` points picked far apart (fewer when the map has no
+    room for more without overlaps or hiding a class name), framed in their class's colour.
 
     Args:
         points: [N, 2] 2-D positions, e.g. from :func:`project`.
@@ -445,11 +463,12 @@ def plot_embedding(
     ax.set_yticks([])
     if title:
         ax.set_title(title)
+    name_xy = None  # positions of the class names, [C, 2]
     if lab is not None and n:
         classes = sorted(set(lab.tolist()))
         if annotate:
-            centres = _spread_labels(np.array([np.median(pts[lab == c], axis=0) for c in classes]), pts)  # [C, 2]
-            for c, (mx, my) in zip(classes, centres):
+            name_xy = _spread_labels(np.array([np.median(pts[lab == c], axis=0) for c in classes]), pts)  # [C, 2]
+            for c, (mx, my) in zip(classes, name_xy):
                 name = class_names[c] if class_names is not None else str(c)
                 txt = ax.text(mx, my, name, ha="center", va="center", fontsize=13, weight="bold", zorder=6)
                 txt.set_path_effects([patheffects.withStroke(linewidth=3, foreground="white")])
@@ -464,7 +483,11 @@ def plot_embedding(
             )
     if images is not None and n_thumbnails and n:
         imgs = _as_images("images", images, n)
-        for i in _spread_indices(pts, n_thumbnails, seed):
+        picks = _spread_indices(pts, n_thumbnails, seed, min_gap=THUMBNAIL_GAP, avoid=name_xy)
+        if name_xy is not None and len(picks) < min(n_thumbnails, len(name_xy)):
+            # clusters so tight that every point sits on its name: names stay on top of the thumbnails
+            picks = _spread_indices(pts, n_thumbnails, seed, min_gap=THUMBNAIL_GAP)
+        for i in picks:
             frame = "0.3" if lab is None else _color(lab[i])
             box = AnnotationBbox(
                 OffsetImage(imgs[i], cmap="gray_r", zoom=0.75, norm=Normalize(0.0, 1.0)),

@@ -338,12 +338,12 @@ def mining_explorer(n_classes: int = 3, per_class: int = 4, seed: int = 0) -> Ex
                 ax.plot([], [], color="0.35", lw=1.0, label="radius d(a, p)")
                 ax.plot([], [], color="0.35", lw=1.0, ls="--", label="radius d(a, p) + margin")
         for c in range(n_classes):
-            ax.scatter(*pts[lab == c].T, s=80, color=viz.DIGIT_COLORS[c], edgecolor="white", zorder=3, label=str(c))
+            ax.scatter(*pts[lab == c].T, s=80, color=viz.DIGIT_COLORS[c], edgecolor="white", zorder=3, label=f"class {c}")
         for i, (x, y) in enumerate(pts):
             ax.annotate(str(i), (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8, color="0.25")
         ax.plot([], [], color=viz.SAME_COLOR, lw=1.4, label="anchor → positive")
         ax.plot([], [], color=viz.WRONG_COLOR, lw=1.4, ls="--", label="anchor → negative")
-        ax.legend(title="class", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         ax.set_aspect("equal", adjustable="datalim")
         who = "all anchors" if anchor < 0 else f"anchor {anchor}"
         ax.set_title(f"{strategy}, margin {float(margin):.2f}: {len(trip)} triplets mined ({len(shown)} shown, {who})")

@@ -207,7 +207,10 @@ def test_plot_embedding_points_legend_names_and_thumbnails(blobs):
     assert legend_texts(ax.get_legend()) == ["0", "1", "2", "3"]
     assert sorted(t.get_text() for t in ax.texts) == ["0", "1", "2", "3"]  # names written on the map
     boxes = [a for a in ax.get_children() if isinstance(a, AnnotationBbox)]
-    assert len(boxes) == 7
+    assert len(boxes) == 4  # four tight blobs: one thumbnail each, the rest would overlap
+    assert {tuple(np.round(to_rgb(b.patch.get_edgecolor()), 3)) for b in boxes} == {
+        tuple(np.round(to_rgb(viz.DIGIT_COLORS[c]), 3)) for c in range(4)
+    }
     assert ax.get_title() == "blobs"
     # the points carry their class colours
     colors = ax.collections[0].get_facecolors()[:, :3]
@@ -232,6 +235,21 @@ def test_thumbnails_are_spread_out():
     chosen = points[idx]
     gaps = np.linalg.norm(chosen[:, None] - chosen[None], axis=2) + np.eye(10)
     assert gaps.min() > 0.15  # far apart, unlike 10 random points in the unit square
+
+
+def test_thumbnails_keep_clear_of_class_names():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(size=(400, 2))
+    labels = (points[:, 0] > 0.5).astype(np.int64) + 2 * (points[:, 1] > 0.5)  # four quadrants
+    images = rng.uniform(size=(400, 28, 28)).astype(np.float32)
+    ax = viz.plot_embedding(points, labels, images=images, n_thumbnails=12)
+    boxes = [a for a in ax.get_children() if isinstance(a, AnnotationBbox)]
+    assert len(boxes) == 12
+    names = np.array([t.get_position() for t in ax.texts])  # [4, 2]
+    centres = np.array([b.xy for b in boxes])  # [12, 2]
+    assert np.linalg.norm(centres[:, None] - names[None], axis=2).min() > viz.THUMBNAIL_GAP / 2 - 1e-9
+    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=2) + np.eye(12)
+    assert gaps.min() > viz.THUMBNAIL_GAP * 0.9  # extent of this map is about 1 × 1
 
 
 def test_class_names_are_pushed_apart():
