@@ -418,16 +418,20 @@ def supcon_loss(features: torch.Tensor, labels: torch.Tensor | None = None, temp
     temperature = check_positive("temperature", temperature)
     work = compute_dtype(features.dtype)
     z = F.normalize(features.to(work).transpose(0, 1).reshape(v * b, dim), dim=1)  # [VB, D] view-major
-    ids = ids.to(z.device).repeat(v)  # [VB]
-    eye = torch.eye(v * b, dtype=torch.bool, device=z.device)
-    pos = (ids[:, None] == ids[None, :]) & ~eye  # [VB, VB]
-    n_pos = pos.sum(dim=1)  # [VB]
+    _, inv = torch.unique(ids.to(z.device), return_inverse=True)  # [B] class index of each sample
+    inv = inv.repeat(v)  # [VB]
+    n_pos = torch.bincount(inv)[inv] - 1  # [VB] positives of each anchor (same class, not itself)
     has = n_pos > 0
     if not bool(has.any()):
         return _zero(features)
+    # sum_p s_ip = z_i . (sum of its class's rows - z_i) / t: O(VB·D) instead of a [VB, VB] mask;
+    # accumulated in float64 so the subtraction loses nothing
+    z64 = z.double()
+    class_sums = torch.zeros(int(inv.max()) + 1, dim, dtype=torch.float64, device=z.device).index_add_(0, inv, z64)
+    pos_sum = (((class_sums[inv] - z64) * z64).sum(dim=1) / temperature).to(work)  # [VB]
     logits = (z @ z.T) / temperature  # [VB, VB]
-    log_denominator = torch.logsumexp(logits.masked_fill(eye, float("-inf")), dim=1)  # [VB]
-    pos_sum = logits.masked_fill(~pos, 0.0).sum(dim=1)  # [VB] sum of s_ip over positives
+    logits.fill_diagonal_(float("-inf"))  # an anchor is not in its own denominator
+    log_denominator = torch.logsumexp(logits, dim=1)  # [VB]
     per_anchor = log_denominator[has] - pos_sum[has] / n_pos[has]  # [anchors with a positive]
     return per_anchor.mean().to(features.dtype)
 
