@@ -393,7 +393,7 @@ def _spread_indices(
     return np.asarray(chosen, dtype=np.int64)
 
 
-def _spread_labels(centres: np.ndarray, points: np.ndarray, min_gap: float = 0.05, steps: int = 100) -> np.ndarray:
+def _spread_labels(centres: np.ndarray, points: np.ndarray, min_gap: float = 0.06, steps: int = 100) -> np.ndarray:
     """Nudge label positions [C, 2] apart until no two are closer than ``min_gap`` of the plot's size."""
     lo, hi = points.min(0), points.max(0)
     span = np.where(hi > lo, hi - lo, 1.0)

@@ -338,7 +338,9 @@ def mining_explorer(n_classes: int = 3, per_class: int = 4, seed: int = 0) -> Ex
                 ax.plot([], [], color="0.35", lw=1.0, label="radius d(a, p)")
                 ax.plot([], [], color="0.35", lw=1.0, ls="--", label="radius d(a, p) + margin")
         for c in range(n_classes):
-            ax.scatter(*pts[lab == c].T, s=80, color=viz.DIGIT_COLORS[c], edgecolor="white", zorder=3, label=f"class {c}")
+            ax.scatter(
+                *pts[lab == c].T, s=80, color=viz.DIGIT_COLORS[c], edgecolor="white", zorder=3, label=f"class {c}"
+            )
         for i, (x, y) in enumerate(pts):
             ax.annotate(str(i), (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8, color="0.25")
         ax.plot([], [], color=viz.SAME_COLOR, lw=1.4, label="anchor → positive")
