@@ -251,7 +251,8 @@ class SimCLRConfig(_Config):
 
     Attributes:
         temperature: NT-Xent temperature.
-        projection_dim: output size of the projection head.
+        projection_dim: output size of the projection head; 0 applies the loss directly to the
+            encoder's embedding.
     """
 
     method: ClassVar[str] = "simclr"
@@ -266,7 +267,7 @@ class SimCLRConfig(_Config):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive("temperature", self.temperature)
-        check_positive_int("projection_dim", self.projection_dim)
+        _check_dim("projection_dim", self.projection_dim)
 
 
 @dataclass(frozen=True)
@@ -294,8 +295,7 @@ class SupConConfig(_Config):
         super().__post_init__()
         check_positive("temperature", self.temperature)
         check_positive_int("n_views", self.n_views)
-        if isinstance(self.projection_dim, bool) or not isinstance(self.projection_dim, int) or self.projection_dim < 0:
-            raise ValueError(f"projection_dim must be an integer >= 0, got {describe(self.projection_dim)}")
+        _check_dim("projection_dim", self.projection_dim)
 
 
 #: Recipe name -> config class.
@@ -310,6 +310,11 @@ def config_from_dict(values: Mapping[str, Any]) -> _Config:
         raise ValueError(f"expected a dict with a 'method' key, got {describe(values)}")
     method = check_choice("method", values["method"], CONFIGS)
     return CONFIGS[method].from_dict(values)
+
+
+def _check_dim(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0 (0: no projection head), got {describe(value)}")
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -741,10 +746,16 @@ def _triplet(config: TripletConfig, encoder, x, y, gen):
     return encoder, step, batches
 
 
+def _projection(config: SimCLRConfig | SupConConfig) -> nn.Module:
+    """The projection head g (an MLP on the embedding), or the identity when ``projection_dim`` is 0."""
+    if not config.projection_dim:
+        return nn.Identity()
+    hidden = max(128, config.embedding_dim)
+    return _models.ProjectionHead(config.embedding_dim, hidden_dim=hidden, out_dim=config.projection_dim)
+
+
 def _simclr(config: SimCLRConfig, encoder, x, y, gen):
-    head = _models.ProjectionHead(
-        config.embedding_dim, hidden_dim=max(128, config.embedding_dim), out_dim=config.projection_dim
-    )
+    head = _projection(config)
     model = nn.ModuleDict({"encoder": encoder, "head": head})
     views = _augment.MultiView(_augment.DigitAugment.with_strength(config.augment_strength), n_views=2)
 
@@ -762,13 +773,7 @@ def _simclr(config: SimCLRConfig, encoder, x, y, gen):
 
 
 def _supcon(config: SupConConfig, encoder, x, y, gen):
-    head = (
-        _models.ProjectionHead(
-            config.embedding_dim, hidden_dim=max(128, config.embedding_dim), out_dim=config.projection_dim
-        )
-        if config.projection_dim
-        else nn.Identity()
-    )
+    head = _projection(config)
     model = nn.ModuleDict({"encoder": encoder, "head": head})
     views = _augment.MultiView(_augment.DigitAugment.with_strength(config.augment_strength), n_views=config.n_views)
 
