@@ -197,7 +197,7 @@ def test_fuzzed_nonpositive_values_are_refused(option, value):
         value = int(value)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        assert cli.main(["train", "--method", "simclr", option, str(value), "--out", str(out)]) == 1
+        assert cli.main(["train", "--method", "simclr", f"{option}={value}", "--out", str(out)]) == 1
         assert not out.exists()
 
 
