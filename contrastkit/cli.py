@@ -173,17 +173,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input or a bad run, reported as a message rather than a traceback."""
-    errors: list[type[BaseException]] = [ValueError]
-    from contrastkit import data
+    from contrastkit.data import DataIntegrityError, DownloadError
+    from contrastkit.train import TrainingDivergedError
 
-    errors += [data.DataIntegrityError, data.DownloadError]
-    try:
-        from contrastkit.train import TrainingDivergedError
-
-        errors.append(TrainingDivergedError)
-    except ImportError:  # pragma: no cover - the trainer is part of the package
-        pass
-    return tuple(errors)
+    return (ValueError, DataIntegrityError, DownloadError, TrainingDivergedError)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,9 +321,7 @@ def _print_interrupted(run_dir: Path, config) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from contrastkit import runs
 
-    before = runs.load(args.run_dir)  # clear errors for a missing or corrupt directory first
-    before.model()  # and for missing or unreadable weights, before loading any data
-    print(f"contrastkit: re-evaluating {before.method} run {before.path}")
+    print(f"contrastkit: re-evaluating {args.run_dir}")
     run = runs.evaluate_run(args.run_dir, device=args.device)
     for key, value in run.metrics.items():
         print(f"  {key:<24}{_fmt(key, value)}")

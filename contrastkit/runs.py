@@ -354,15 +354,17 @@ def data_from_record(record: dict[str, Any]):
 
 def library_versions() -> dict[str, str]:
     """Versions of contrastkit, torch, torchvision, numpy and Python."""
-    versions = {"contrastkit": contrastkit.__version__, "torch": torch.__version__}
-    for name in ("torchvision",):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    versions["numpy"] = np.__version__
-    versions["python"] = platform.python_version()
-    return versions
+    try:
+        torchvision = metadata.version("torchvision")  # the version without the slow import
+    except metadata.PackageNotFoundError:
+        torchvision = "not installed"
+    return {
+        "contrastkit": contrastkit.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
