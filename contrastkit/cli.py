@@ -425,7 +425,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     grid = {"raw pixels": np.asarray(viz.project(x_test.numpy(), method="umap", seed=0))}
     grid.update({m: r.points for m, r in results.items() if r.points is not None})
-    runs.save_figure(viz.plot_embedding_grid(grid, data.y_test.numpy()), out / "umap_grid.png")
+    ncols = -(-len(grid) // 2) if len(grid) > 4 else None  # 5 panels: 3 + 2 rather than 4 + 1
+    runs.save_figure(viz.plot_embedding_grid(grid, data.y_test.numpy(), ncols=ncols), out / "umap_grid.png")
 
     leaderboard = [("raw pixels", baseline, None)] + [(m, r.metrics, r) for m, r in results.items()]
     from contrastkit.utils import atomic_write_text
