@@ -172,7 +172,7 @@ class SiameseConfig(_Config):
 
     method: ClassVar[str] = "siamese"
 
-    epochs: int = 8
+    epochs: int = 5
     batch_size: int = 128
     lr: float = 2e-3
     margin: float = 1.0
@@ -257,12 +257,12 @@ class SimCLRConfig(_Config):
 
     method: ClassVar[str] = "simclr"
 
-    epochs: int = 15
+    epochs: int = 10
     batch_size: int = 256
     lr: float = 3e-3
     augment_strength: float = 1.0
     temperature: float = 0.3
-    projection_dim: int = 64
+    projection_dim: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
