@@ -21,6 +21,7 @@ _SUBMODULES = (
     "mining",
     "models",
     "runs",
+    "sampling",
     "train",
     "utils",
     "viz",
@@ -39,6 +40,7 @@ __all__ = [
     "pick_device",
     "quick_mode",
     "runs",
+    "sampling",
     "seed_everything",
     "train",
     "utils",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from contrastkit import augment, data, evaluate, losses, mining, models, runs, train, utils, viz, widgets
+    from contrastkit import augment, data, evaluate, losses, mining, models, runs, sampling, train, utils, viz, widgets
 
 
 def __getattr__(name: str) -> Any:
