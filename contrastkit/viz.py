@@ -1,7 +1,12 @@
-"""Pictures of an embedding space: 2-D projections, class-coloured maps and diagnostic figures.
+"""Pictures of an embedding space: class-coloured maps and diagnostic figures.
 
 Every plotting function accepts torch tensors or NumPy arrays, takes ``ax=None`` (a new figure is
 made when it is None) and returns the Axes it drew on, or a Figure for multi-panel pictures.
+
+The 2-D projections that the maps draw (:func:`project`, cached on disk) live in
+:mod:`contrastkit.projection`, and the image panels (:func:`show_neighbors`, :func:`show_triplets`,
+:func:`show_pairs`, :func:`show_augmentations`) in :mod:`contrastkit.gallery`; both are re-exported
+here, so ``ck.viz.project`` and ``ck.viz.show_neighbors`` work as before.
 
 Colours: the ten digits always get the same colours, :data:`DIGIT_COLORS`, in every figure of the
 kit. They are the eight colours of Okabe and Ito's palette for colour-vision deficiency
@@ -10,27 +15,14 @@ Paul Tol's palettes. No ten colours stay distinct for every reader, so the maps 
 digit's name at the middle of its cluster and the legend carries the names: a reader never has to
 rely on hue alone.
 
-2-D projections (:func:`project`) are cached on disk, keyed by the SHA-1 of the input array and the
-method and parameters, in ``.cache/contrastkit/projections`` under the current directory (the
-environment variable ``CONTRASTKIT_CACHE_DIR`` or the ``cache_dir`` argument override it; delete
-the folder to clear the cache). Notebooks therefore redraw a map instantly when they re-run.
-
 References:
-    - [0] UMAP, McInnes, Healy & Melville 2018, arXiv:1802.03426
-    - [1] t-SNE, van der Maaten & Hinton 2008, JMLR 9:2579-2605
-    - [2] Okabe & Ito 2008, "Color Universal Design", https://jfly.uni-koeln.de/color/
-    - [3] Tol 2021, "Colour schemes", https://personal.sron.nl/~pault/
+    - [0] Okabe & Ito 2008, "Color Universal Design", https://jfly.uni-koeln.de/color/
+    - [1] Tol 2021, "Colour schemes", https://personal.sron.nl/~pault/
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import os
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -42,8 +34,27 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
-from contrastkit._checks import check_choice, check_nonnegative, check_positive_int, describe
-from contrastkit.utils import atomic_path
+from contrastkit._checks import check_nonnegative, check_positive_int, describe
+from contrastkit._plotting import (
+    DIFFERENT_COLOR,
+    DIGIT_COLORS,
+    SAME_COLOR,
+    WRONG_COLOR,
+    _as_bool,
+    _as_images,
+    _as_labels,
+    _as_matrix,
+    _as_points,
+    _color,
+    _to_numpy,
+    digit_colors,
+)
+from contrastkit.gallery import nearest_neighbors as nearest_neighbors
+from contrastkit.gallery import show_augmentations, show_neighbors, show_pairs, show_triplets
+from contrastkit.projection import CACHE_ENV as CACHE_ENV
+from contrastkit.projection import DEFAULT_CACHE_DIR as DEFAULT_CACHE_DIR
+from contrastkit.projection import METHODS as METHODS
+from contrastkit.projection import project
 
 __all__ = [
     "DIGIT_COLORS",
@@ -61,287 +72,8 @@ __all__ = [
     "show_triplets",
 ]
 
-#: Colour of digit ``d`` is ``DIGIT_COLORS[d % 10]``: Okabe–Ito's eight, then Tol's wine and grey.
-DIGIT_COLORS: tuple[str, ...] = (
-    "#0072B2",  # 0 blue
-    "#E69F00",  # 1 orange
-    "#009E73",  # 2 bluish green
-    "#CC79A7",  # 3 reddish purple
-    "#56B4E9",  # 4 sky blue
-    "#D55E00",  # 5 vermillion
-    "#000000",  # 6 black
-    "#F0E442",  # 7 yellow
-    "#882255",  # 8 wine (Tol)
-    "#999999",  # 9 grey (Tol)
-)
-
-#: Colour marking a mistake (a wrong-class neighbour): Okabe–Ito vermillion, always paired with text.
-WRONG_COLOR = "#D55E00"
-#: Colours of same-class and different-class pairs in distance histograms.
-SAME_COLOR = "#0072B2"
-DIFFERENT_COLOR = "#E69F00"
-
-METHODS = ("umap", "pca", "tsne")
 #: Smallest distance between thumbnails (and from a class name), as a fraction of the map's extent.
 THUMBNAIL_GAP = 0.075
-CACHE_ENV = "CONTRASTKIT_CACHE_DIR"
-DEFAULT_CACHE_DIR = Path(".cache") / "contrastkit" / "projections"
-
-
-def digit_colors() -> list[str]:
-    """The ten digit colours as hex strings, ``digit_colors()[d]`` for digit ``d``."""
-    return list(DIGIT_COLORS)
-
-
-def _color(label: int) -> str:
-    return DIGIT_COLORS[int(label) % len(DIGIT_COLORS)]
-
-
-# ----------------------------------------------------------------------------------------------
-# Input conversion
-# ----------------------------------------------------------------------------------------------
-
-
-def _to_numpy(name: str, x: object) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    if isinstance(x, np.ndarray):
-        return x
-    if isinstance(x, (list, tuple)):
-        return np.asarray(x)
-    raise ValueError(f"{name} must be a torch.Tensor or numpy array, got {describe(x)}")
-
-
-def _as_matrix(name: str, x: object, min_rows: int = 1) -> np.ndarray:
-    """A finite float array [N, D]."""
-    arr = _to_numpy(name, x)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must have shape [N, D], got an array of shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if arr.shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows, got shape {arr.shape}")
-    arr = arr.astype(np.float64 if arr.dtype == np.float64 else np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} must be finite, got {int((~np.isfinite(arr)).sum())} NaN/inf value(s)")
-    return arr
-
-
-def _as_points(name: str, x: object) -> np.ndarray:
-    arr = _as_matrix(name, x)
-    if arr.shape[1] != 2:
-        raise ValueError(f"{name} must have shape [N, 2] (a 2-D projection), got {arr.shape}; use project() first")
-    return arr
-
-
-def _as_labels(name: str, labels: object, n: int) -> np.ndarray:
-    arr = _to_numpy(name, labels)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} must have shape [{n}], got an array of shape {arr.shape}")
-    if arr.dtype == bool:
-        return arr.astype(np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.mod(arr, 1) == 0):
-            return arr.astype(np.int64)
-        raise ValueError(f"{name} must hold integer class ids, got dtype {arr.dtype}")
-    return arr.astype(np.int64)
-
-
-def _as_bool(name: str, same: object, n: int) -> np.ndarray:
-    arr = _to_numpy(name, same)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} must have shape [{n}], got an array of shape {arr.shape}")
-    if arr.dtype != bool and not np.isin(arr, (0, 1)).all():
-        raise ValueError(f"{name} must hold booleans or 0/1 values, got values {np.unique(arr)[:5]}")
-    return arr.astype(bool)
-
-
-def _as_images(name: str, images: object, n: int | None = None) -> np.ndarray:
-    """Images as a float array [N, H, W] (accepts [N, 1, H, W], [N, H, W] or flat square [N, H*W])."""
-    arr = _to_numpy(name, images)
-    if arr.ndim == 4 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    elif arr.ndim == 2:
-        side = math.isqrt(arr.shape[1])
-        if side * side != arr.shape[1]:
-            raise ValueError(f"{name} given flat must have a square number of pixels, got shape {arr.shape}")
-        arr = arr.reshape(arr.shape[0], side, side)
-    if arr.ndim != 3:
-        raise ValueError(f"{name} must have shape [N, 1, H, W], [N, H, W] or [N, H*W], got {arr.shape}")
-    if n is not None and arr.shape[0] != n:
-        raise ValueError(f"{name} must have {n} images (one per row of the embeddings), got {arr.shape[0]}")
-    return arr.astype(np.float32, copy=False)
-
-
-# ----------------------------------------------------------------------------------------------
-# 2-D projections
-# ----------------------------------------------------------------------------------------------
-
-
-def project(
-    embeddings: torch.Tensor | np.ndarray,
-    method: str = "umap",
-    seed: int = 0,
-    cache_dir: str | os.PathLike[str] | bool | None = None,
-    **kwargs: Any,
-) -> np.ndarray:
-    """Project embeddings to 2-D for plotting, with an on-disk cache.
-
-    How to read the result:
-
-    - **UMAP** [0] keeps *local neighbourhoods*: points that are neighbours in the picture are
-      usually neighbours in the embedding, and a class that forms one tight island really is
-      compact there. It distorts everything else: the **distances between clusters**, the
-      **sizes** (spreads) of clusters and their **densities** carry no meaning; two islands far
-      apart may be close in the embedding and vice versa. Use it for "which classes mix", never for
-      "class A is twice as far from B as from C". Different seeds give different layouts.
-    - **t-SNE** [1] behaves the same way (local structure only), and is slower.
-    - **PCA** is a linear map onto the two directions of largest variance: distances and cluster
-      sizes are faithful, but only for the share of the variance those two directions hold, so
-      classes that differ along other directions overlap in the picture.
-
-    The result is cached under ``cache_dir`` keyed by the SHA-1 of the float32 array bytes and
-    shape, the method, the seed and ``kwargs``, and written atomically: a second call with the same
-    input returns at once. For speed, UMAP gets exact nearest neighbours from one chunked matrix
-    product (Euclidean or cosine metric, up to 30,000 points) instead of compiling and running
-    NN-descent: a seeded UMAP of 10,000 × 64 points then costs about 20 s of CPU time cold,
-    umap-learn's first-call compilation included, and milliseconds cached.
-
-    Args:
-        embeddings: [N, D] float; N >= 4 for UMAP and t-SNE, N >= 2 for PCA.
-        method: "umap", "pca" or "tsne".
-        seed: random seed (UMAP and t-SNE); a seeded UMAP runs single-threaded, which is what
-            makes it repeatable.
-        cache_dir: folder of the cache; None uses ``$CONTRASTKIT_CACHE_DIR`` or
-            ``.cache/contrastkit/projections`` under the current directory; False disables caching.
-        **kwargs: passed to ``umap.UMAP`` or ``sklearn.manifold.TSNE`` (e.g. ``n_neighbors``,
-            ``min_dist``, ``metric="cosine"``, ``perplexity``); PCA takes none.
-
-    Returns:
-        points: float32 array [N, 2].
-    """
-    method = check_choice("method", method, METHODS)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {describe(seed)}")
-    if method == "pca" and kwargs:
-        raise ValueError(f"method 'pca' takes no extra arguments, got {sorted(kwargs)}")
-    x = np.ascontiguousarray(_as_matrix("embeddings", embeddings, min_rows=2 if method == "pca" else 4), np.float32)
-    if x.shape[1] < 2:
-        raise ValueError(f"embeddings must have at least 2 dimensions to project to 2-D, got shape {x.shape}")
-
-    path = None
-    if cache_dir is not False:
-        folder = (
-            Path(cache_dir) if cache_dir not in (None, True) else Path(os.environ.get(CACHE_ENV, DEFAULT_CACHE_DIR))
-        )
-        path = folder / f"{method}-{_cache_key(x, method, int(seed), kwargs)}.npy"
-        cached = _load_cached(path, x.shape[0])
-        if cached is not None:
-            return cached
-
-    points = np.ascontiguousarray(_fit_projection(x, method, int(seed), kwargs), dtype=np.float32)  # [N, 2]
-    if points.shape != (x.shape[0], 2) or not np.isfinite(points).all():
-        raise RuntimeError(f"the {method} projection returned {points.shape} with non-finite values; try PCA")
-    if path is not None:
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, points)
-    return points
-
-
-def _cache_key(x: np.ndarray, method: str, seed: int, kwargs: Mapping[str, Any]) -> str:
-    h = hashlib.sha1(usedforsecurity=False)
-    h.update(str(x.shape).encode())
-    h.update(x.tobytes())
-    params = {"method": method, "seed": seed, "kwargs": {k: repr(v) for k, v in sorted(kwargs.items())}}
-    h.update(json.dumps(params, sort_keys=True).encode())
-    return h.hexdigest()
-
-
-def _load_cached(path: Path, n: int) -> np.ndarray | None:
-    if not path.is_file():
-        return None
-    try:
-        points = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        return None  # unreadable: recompute and overwrite
-    if points.shape != (n, 2) or points.dtype != np.float32:
-        return None
-    return points
-
-
-def _fit_projection(x: np.ndarray, method: str, seed: int, kwargs: dict[str, Any]) -> np.ndarray:
-    """The uncached projection of x [N, D] to [N, 2]."""
-    if method == "pca":
-        return _pca(x)
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        params: dict[str, Any] = {"init": "pca", "learning_rate": "auto", "perplexity": min(30.0, (len(x) - 1) / 3)}
-        params.update(kwargs)
-        return TSNE(n_components=2, random_state=seed, **params).fit_transform(x)
-    import warnings
-
-    import umap
-
-    params = {"n_neighbors": min(15, len(x) - 1), "low_memory": True, "n_jobs": 1}
-    if len(x) >= 10_000:
-        params["n_epochs"] = 200  # umap-learn's own choice above 10,000 points; 500 at 10,000 is slower for no gain
-    params.update(kwargs)
-    metric = params.get("metric", "euclidean")
-    if "precomputed_knn" not in params and metric in ("euclidean", "cosine") and len(x) <= _EXACT_KNN_MAX:
-        # exact neighbours by one chunked matrix product: far faster than compiling and running NN-descent
-        params["precomputed_knn"] = (*_exact_knn(x, int(params["n_neighbors"]), metric), None)
-    with warnings.catch_warnings():
-        # a seeded UMAP is single-threaded on purpose; disconnected graphs only affect the initial layout;
-        # without a search index only transform() of new points is unavailable, which is never used here
-        warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
-        warnings.filterwarnings("ignore", message=".*Graph is not fully connected.*")
-        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
-        reducer = umap.UMAP(n_components=2, random_state=seed, **params)
-        return reducer.fit_transform(x)
-
-
-_EXACT_KNN_MAX = 30_000
-
-
-def _exact_knn(x: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest neighbours of every row of x [N, D], each row's own index first (distance 0).
-
-    Returns:
-        ``(indices int64 [N, k], distances float32 [N, k])``; cosine distance is ``1 - cos``.
-    """
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # [N, D]
-    if metric == "cosine":
-        t = torch.nn.functional.normalize(t, dim=1)
-    sq = (t * t).sum(1)  # [N]
-    n = t.shape[0]
-    indices = torch.empty(n, k, dtype=torch.int64)
-    distances = torch.empty(n, k, dtype=torch.float32)
-    step = max(1, min(n, 2**24 // max(n, 1)))  # rows per chunk, about 64 MB of distances
-    for start in range(0, n, step):
-        rows = torch.arange(start, min(start + step, n))
-        if metric == "cosine":
-            d = 1.0 - t[rows] @ t.T  # [R, N]
-        else:
-            d = sq[rows, None] + sq[None, :] - 2.0 * (t[rows] @ t.T)  # [R, N] squared distances
-        d[torch.arange(len(rows)), rows] = -1.0  # each point is its own first neighbour
-        vals, idx = torch.topk(d, k, dim=1, largest=False)  # [R, k]
-        vals = vals.clamp_min(0.0)
-        distances[rows] = vals if metric == "cosine" else vals.sqrt()
-        indices[rows] = idx
-    return indices.numpy(), distances.numpy()
-
-
-def _pca(x: np.ndarray) -> np.ndarray:
-    """First two principal components of x [N, D] via SVD, signs fixed for repeatability."""
-    xc = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)  # [N, D]
-    u, s, _ = np.linalg.svd(xc, full_matrices=False)  # u [N, r]
-    scores = u[:, :2] * s[:2]  # [N, 2]
-    if scores.shape[1] < 2:  # a single point direction: pad with zeros
-        scores = np.pad(scores, ((0, 0), (0, 2 - scores.shape[1])))
-    signs = np.sign(scores[np.abs(scores).argmax(axis=0), [0, 1]])  # largest score of each component > 0
-    signs[signs == 0] = 1
-    return scores * signs
 
 
 # ----------------------------------------------------------------------------------------------
@@ -721,245 +453,3 @@ def plot_similarity_matrix(
     ax.set_ylabel("digit")
     ax.set_title("Cosine similarity, sorted by class" if title is None else title)
     return ax
-
-
-# ----------------------------------------------------------------------------------------------
-# Image galleries
-# ----------------------------------------------------------------------------------------------
-
-
-def _show_image(ax: Axes, img: np.ndarray, title: str | None = None, *, color: str = "black", frame: str | None = None):
-    ax.imshow(img, cmap="gray_r", vmin=0, vmax=1)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title is not None:
-        ax.set_title(title, fontsize=10, color=color)
-    for spine in ax.spines.values():
-        spine.set_edgecolor("0.75" if frame is None else frame)
-        spine.set_linewidth(0.8 if frame is None else 3)
-
-
-def nearest_neighbors(
-    query_index: int, embeddings: torch.Tensor | np.ndarray, k: int = 8
-) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest neighbours of one row by cosine distance, the row itself excluded.
-
-    Args:
-        query_index: row of the query.
-        embeddings: [N, D] float.
-        k: number of neighbours (at most N - 1).
-
-    Returns:
-        ``(indices [k], distances [k])`` sorted by increasing cosine distance ``1 - cos``.
-    """
-    x = _as_matrix("embeddings", embeddings, min_rows=2)
-    n = len(x)
-    if isinstance(query_index, bool) or not isinstance(query_index, (int, np.integer)) or not 0 <= query_index < n:
-        raise ValueError(f"query_index must be an integer in [0, {n}), got {describe(query_index)}")
-    k = check_positive_int("k", k)
-    if k > n - 1:
-        raise ValueError(f"k must be at most N - 1 = {n - 1}, got {k}")
-    xn = x.astype(np.float64) / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # [N, D]
-    dist = 1.0 - xn @ xn[int(query_index)]  # [N]
-    dist[int(query_index)] = np.inf
-    idx = np.argsort(dist, kind="stable")[:k]
-    return idx, dist[idx]
-
-
-def show_neighbors(
-    query_index: int,
-    embeddings: torch.Tensor | np.ndarray,
-    images: torch.Tensor | np.ndarray,
-    labels: torch.Tensor | np.ndarray,
-    k: int = 8,
-) -> Figure:
-    """A query image and its k nearest neighbours (cosine distance) in the embedding.
-
-    Each neighbour's title gives its distance and digit; a neighbour of another class gets a red
-    (vermillion) frame and a title "✗ digit d" in red.
-
-    Args:
-        query_index: row of the query.
-        embeddings: [N, D] float embeddings; neighbours are searched among all other rows.
-        images: [N, 1, H, W] (or [N, H, W]) images in [0, 1].
-        labels: [N] integer class ids.
-        k: number of neighbours.
-
-    Returns:
-        The Figure: the query then the k neighbours, left to right (k + 1 Axes).
-    """
-    x = _as_matrix("embeddings", embeddings, min_rows=2)
-    imgs = _as_images("images", images, len(x))
-    lab = _as_labels("labels", labels, len(x))
-    idx, dist = nearest_neighbors(query_index, x, k)
-    q = int(query_index)
-    fig, axes = plt.subplots(1, k + 1, figsize=(1.35 * (k + 1), 2.1), layout="constrained")
-    _show_image(axes[0], imgs[q], f"query\ndigit {lab[q]}", frame="black")
-    wrong = 0
-    for ax, i, d in zip(axes[1:], idx, dist):
-        if lab[i] == lab[q]:
-            _show_image(ax, imgs[i], f"d={d:.3f}\ndigit {lab[i]}")
-        else:
-            wrong += 1
-            _show_image(ax, imgs[i], f"d={d:.3f}\n✗ digit {lab[i]}", color=WRONG_COLOR, frame=WRONG_COLOR)
-    fig.suptitle(f"{k} nearest neighbours by cosine distance d; {wrong} of another class (✗, red)", fontsize=10)
-    return fig
-
-
-def _as_index_matrix(name: str, idx: object, width: int, n_images: int) -> np.ndarray:
-    if (
-        isinstance(idx, (tuple, list))
-        and len(idx) == width
-        and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in idx)
-    ):
-        cols = [_to_numpy(f"{name}[{j}]", t).reshape(-1) for j, t in enumerate(idx)]
-        if len({len(c) for c in cols}) != 1:
-            raise ValueError(f"{name} index tensors must have equal lengths, got {[len(c) for c in cols]}")
-        arr = np.stack(cols, axis=1)
-    else:
-        arr = _to_numpy(name, idx)
-    if arr.ndim != 2 or arr.shape[1] != width:
-        raise ValueError(
-            f"{name} must have shape [T, {width}] (or be a tuple of {width} index tensors), got {arr.shape}"
-        )
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer indices, got dtype {arr.dtype}")
-    if arr.size and (arr.min() < 0 or arr.max() >= n_images):
-        raise ValueError(f"{name} indices must lie in [0, {n_images}), got values in [{arr.min()}, {arr.max()}]")
-    return arr.astype(np.int64)
-
-
-def _row_label(ax: Axes, text: str) -> None:
-    ax.set_ylabel(text, rotation=0, ha="right", va="center", fontsize=10)
-
-
-def show_triplets(
-    images: torch.Tensor | np.ndarray,
-    triplets: torch.Tensor | np.ndarray | tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    labels: torch.Tensor | np.ndarray | None = None,
-    n: int = 8,
-    *,
-    embeddings: torch.Tensor | np.ndarray | None = None,
-) -> Figure:
-    """Anchor, positive and negative images of the first ``n`` triplets, one column per triplet.
-
-    Args:
-        images: [N, 1, H, W] (or [N, H, W]) images in [0, 1].
-        triplets: [T, 3] indices into ``images`` (anchor, positive, negative), e.g.
-            ``TripletDataset.triplets``, or the tuple ``(a, p, n)`` of [T] index tensors from
-            ``contrastkit.mining.mine_triplets``.
-        labels: [N] class ids, shown in the titles when given.
-        n: number of triplets to show (at most T).
-        embeddings: [N, D] embeddings; when given, titles show the Euclidean distances d(a, p) and
-            d(a, n).
-
-    Returns:
-        The Figure: 3 rows (anchor, positive, negative) × min(n, T) columns.
-    """
-    imgs = _as_images("images", images)
-    trip = _as_index_matrix("triplets", triplets, 3, len(imgs))
-    lab = None if labels is None else _as_labels("labels", labels, len(imgs))
-    emb = None if embeddings is None else _as_matrix("embeddings", embeddings)
-    if emb is not None and len(emb) != len(imgs):
-        raise ValueError(f"embeddings must have {len(imgs)} rows like images, got {emb.shape}")
-    n = min(check_positive_int("n", n), len(trip))
-    if n == 0:
-        raise ValueError("triplets is empty: nothing to show")
-    fig, axes = plt.subplots(3, n, figsize=(1.3 * n + 1.0, 4.6), layout="constrained", squeeze=False)
-    for j in range(n):
-        a, p, ng = trip[j]
-        for row, (i, role) in enumerate(((a, "anchor"), (p, "positive"), (ng, "negative"))):
-            parts = []
-            if lab is not None:
-                parts.append(f"digit {lab[i]}")
-            if emb is not None and row > 0:
-                parts.append(f"d(a, {'p' if row == 1 else 'n'})={np.linalg.norm(emb[a] - emb[i]):.2f}")
-            _show_image(axes[row, j], imgs[i], "\n".join(parts) if parts else None)
-            if j == 0:
-                _row_label(axes[row, 0], role)
-    return fig
-
-
-def show_pairs(
-    images: torch.Tensor | np.ndarray,
-    pairs: torch.Tensor | np.ndarray,
-    same: torch.Tensor | np.ndarray,
-    n: int = 8,
-    *,
-    distances: torch.Tensor | np.ndarray | None = None,
-) -> Figure:
-    """The first ``n`` pairs, one column per pair, titled "same" or "different".
-
-    Args:
-        images: [N, 1, H, W] (or [N, H, W]) images in [0, 1].
-        pairs: [P, 2] indices into ``images``, e.g. ``PairDataset.pairs``.
-        same: [P] bool or 0/1, e.g. ``PairDataset.same``.
-        n: number of pairs to show (at most P).
-        distances: [P] embedding distance of each pair, shown in the titles when given.
-
-    Returns:
-        The Figure: 2 rows × min(n, P) columns.
-    """
-    imgs = _as_images("images", images)
-    pr = _as_index_matrix("pairs", pairs, 2, len(imgs))
-    sm = _as_bool("same", same, len(pr))
-    dist = None if distances is None else _to_numpy("distances", distances).astype(np.float64).reshape(-1)
-    if dist is not None and len(dist) != len(pr):
-        raise ValueError(f"distances must have {len(pr)} entries (one per pair), got {len(dist)}")
-    n = min(check_positive_int("n", n), len(pr))
-    if n == 0:
-        raise ValueError("pairs is empty: nothing to show")
-    fig, axes = plt.subplots(2, n, figsize=(1.3 * n + 0.8, 3.3), layout="constrained", squeeze=False)
-    for j in range(n):
-        title = "same" if sm[j] else "different"
-        if dist is not None:
-            title += f"\nd={dist[j]:.2f}"
-        _show_image(axes[0, j], imgs[pr[j, 0]], title, color=SAME_COLOR if sm[j] else "black")
-        _show_image(axes[1, j], imgs[pr[j, 1]])
-    _row_label(axes[0, 0], "x1")
-    _row_label(axes[1, 0], "x2")
-    return fig
-
-
-def show_augmentations(
-    images: torch.Tensor | np.ndarray,
-    augment: Callable[..., torch.Tensor],
-    n_views: int = 4,
-    n: int = 6,
-    *,
-    seed: int = 0,
-    generator: torch.Generator | None = None,
-) -> Figure:
-    """Each of the first ``n`` images next to ``n_views`` random augmented views of it.
-
-    Args:
-        images: [N, 1, H, W] images in [0, 1] (torch or NumPy).
-        augment: a callable ``augment(x [B, 1, H, W], generator=...) -> [B, 1, H, W]``, e.g.
-            ``contrastkit.augment.DigitAugment()``.
-        n_views: views per image.
-        n: number of images (rows), at most N.
-        seed: seed of the generator when ``generator`` is None.
-        generator: torch.Generator to draw the views from (takes precedence over ``seed``).
-
-    Returns:
-        The Figure: min(n, N) rows × (1 + n_views) columns, the original first.
-    """
-    x = images if isinstance(images, torch.Tensor) else torch.as_tensor(_to_numpy("images", images))
-    if x.dim() == 3:
-        x = x.unsqueeze(1)
-    if x.dim() != 4 or not x.is_floating_point():
-        raise ValueError(f"images must be a float tensor [N, 1, H, W], got {describe(x)}")
-    if not callable(augment):
-        raise ValueError(f"augment must be callable (e.g. DigitAugment()), got {describe(augment)}")
-    n_views = check_positive_int("n_views", n_views)
-    n = min(check_positive_int("n", n), x.shape[0])
-    gen = generator if generator is not None else torch.Generator().manual_seed(int(seed))
-    x = x[:n].detach().cpu()
-    views = [augment(x, generator=gen).detach().cpu() for _ in range(n_views)]  # n_views × [n, 1, H, W]
-    fig, axes = plt.subplots(n, 1 + n_views, figsize=(1.25 * (1 + n_views), 1.3 * n + 0.3), squeeze=False)
-    fig.set_layout_engine("constrained")
-    for i in range(n):
-        _show_image(axes[i, 0], x[i, 0].float().numpy(), "original" if i == 0 else None, frame="black")
-        for v in range(n_views):
-            _show_image(axes[i, v + 1], views[v][i, 0].float().numpy(), f"view {v + 1}" if i == 0 else None)
-    return fig

@@ -30,7 +30,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from contrastkit import losses, mining, viz
+from contrastkit import _plotting, gallery, losses, mining, viz
 from contrastkit._checks import check_positive_int, describe
 from contrastkit.augment import DEFAULTS as AUGMENT_DEFAULTS
 from contrastkit.augment import DigitAugment
@@ -399,12 +399,12 @@ def embedding_explorer(
         An :class:`Explorer` with controls ``index`` and ``k`` and the attribute ``neighbors``
         (indices [k] of the current query's neighbours, nearest first).
     """
-    pts = viz._as_points("points", points)
-    emb = viz._as_matrix("embeddings", embeddings, min_rows=2)
+    pts = _plotting._as_points("points", points)
+    emb = _plotting._as_matrix("embeddings", embeddings, min_rows=2)
     if len(emb) != len(pts):
         raise ValueError(f"points and embeddings must have the same number of rows, got {len(pts)} and {len(emb)}")
-    imgs = viz._as_images("images", images, len(pts))
-    lab = viz._as_labels("labels", labels, len(pts))
+    imgs = _plotting._as_images("images", images, len(pts))
+    lab = _plotting._as_labels("labels", labels, len(pts))
     k_max = min(15, len(pts) - 1)
     check_positive_int("k", k)
     if k > k_max:
@@ -433,11 +433,11 @@ def embedding_explorer(
         ax.set_yticks([])
         ax.set_title(f"query {index} (digit {lab[index]}) and its {k} nearest neighbours in the embedding", fontsize=10)
         cells = [fig.add_subplot(grid[r, 1 + c]) for r in range(3) for c in range(cols)]  # row by row
-        viz._show_image(cells[0], imgs[index], f"query\ndigit {lab[index]}", frame="black")
+        gallery._show_image(cells[0], imgs[index], f"query\ndigit {lab[index]}", frame="black")
         for cell, i, d, bad in zip(cells[1:], idx, dist, wrong):
             title = f"d={d:.3f}\n{'✗ ' if bad else ''}digit {lab[i]}"
-            viz._show_image(cell, imgs[i], title, color=viz.WRONG_COLOR if bad else "black",
-                            frame=viz.WRONG_COLOR if bad else None)  # fmt: skip
+            gallery._show_image(cell, imgs[i], title, color=viz.WRONG_COLOR if bad else "black",
+                                frame=viz.WRONG_COLOR if bad else None)  # fmt: skip
         for cell in cells[k + 1 :]:
             cell.set_axis_off()
         return fig, {"neighbors": idx}
@@ -476,7 +476,7 @@ def augmentation_explorer(
         attributes ``augment`` (the current ``DigitAugment``) and ``views`` (tensor
         [n_images, n_views, 1, H, W]).
     """
-    x = images if isinstance(images, torch.Tensor) else torch.as_tensor(viz._to_numpy("images", images))
+    x = images if isinstance(images, torch.Tensor) else torch.as_tensor(_plotting._to_numpy("images", images))
     if x.dim() == 3:
         x = x.unsqueeze(1)
     if x.dim() != 4 or not x.is_floating_point() or x.shape[0] == 0:
@@ -501,9 +501,9 @@ def augmentation_explorer(
         fig = _new_figure(1.15 * (1 + n_views), 1.25 * n_images + 0.5)
         axes = fig.subplots(n_images, 1 + n_views, squeeze=False)
         for i in range(n_images):
-            viz._show_image(axes[i, 0], x[i, 0].numpy(), "original" if i == 0 else None, frame="black")
+            gallery._show_image(axes[i, 0], x[i, 0].numpy(), "original" if i == 0 else None, frame="black")
             for v in range(n_views):
-                viz._show_image(axes[i, v + 1], views[i, v, 0].numpy(), f"view {v + 1}" if i == 0 else None)
+                gallery._show_image(axes[i, v + 1], views[i, v, 0].numpy(), f"view {v + 1}" if i == 0 else None)
         return fig, {"augment": aug, "views": views}
 
     return Explorer(

@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
+from contrastkit import _similarity
 from contrastkit import evaluate as ev
 
 FUZZ = settings(max_examples=40, deadline=None)
@@ -25,6 +26,21 @@ def _blobs(n: int, d: int, n_classes: int, spread: float = 1.0, seed: int = 0) -
     labels = torch.arange(n) % n_classes
     x = centres[labels] + spread * torch.randn(n, d, generator=g, dtype=torch.float64)
     return x, labels
+
+
+# ----------------------------------------------------------------------------------------------
+# re-exports
+# ----------------------------------------------------------------------------------------------
+
+
+def test_evaluate_re_exports_the_retrieval_and_verification_metrics() -> None:
+    from contrastkit import retrieval
+
+    for name in ev.__all__:
+        assert hasattr(ev, name), name
+    for name in retrieval.__all__:
+        assert getattr(ev, name) is getattr(retrieval, name), name
+    assert ev.METRICS is _similarity.METRICS
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,7 +140,7 @@ def test_knn_cosine_ignores_scale_and_handles_arbitrary_labels() -> None:
 def test_knn_chunking_gives_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
     x, y = _blobs(300, 5, 3, spread=3.0)
     full = ev.knn_accuracy(x[:200], y[:200], x[200:], y[200:], k=5)
-    monkeypatch.setattr(ev, "_BLOCK_ELEMENTS", 7 * 200)  # 7 queries per chunk
+    monkeypatch.setattr(_similarity, "_BLOCK_ELEMENTS", 7 * 200)  # 7 queries per chunk
     assert ev.knn_accuracy(x[:200], y[:200], x[200:], y[200:], k=5) == full
 
 
@@ -178,7 +194,7 @@ def test_retrieval_matches_brute_force(metric: str, monkeypatch: pytest.MonkeyPa
     x, y = _blobs(90, 4, 4, spread=2.5, seed=3)
     y = torch.cat([y[:-1], torch.tensor([11])])  # one lone label
     expected = _retrieval_reference(x, y, metric)
-    monkeypatch.setattr(ev, "_BLOCK_ELEMENTS", 13 * 90)  # several chunks
+    monkeypatch.setattr(_similarity, "_BLOCK_ELEMENTS", 13 * 90)  # several chunks
     got = ev.retrieval_metrics(x, y, metric=metric)
     assert got.n_queries == 89
     assert (got.precision_at_1, got.r_precision, got.map_at_r) == pytest.approx(expected)
@@ -293,7 +309,7 @@ def test_uniformity_analytic_and_brute_force(monkeypatch: pytest.MonkeyPatch) ->
     pairs = [float(torch.exp(-2 * (u[i] - u[j]).pow(2).sum())) for i in range(40) for j in range(i + 1, 40)]
     expected = math.log(sum(pairs) / len(pairs))
     assert ev.uniformity(z) == pytest.approx(expected)
-    monkeypatch.setattr(ev, "_BLOCK_ELEMENTS", 3 * 40)
+    monkeypatch.setattr(_similarity, "_BLOCK_ELEMENTS", 3 * 40)
     assert ev.uniformity(z) == pytest.approx(expected)
 
 

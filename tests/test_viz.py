@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from matplotlib.colors import to_rgb
 from matplotlib.offsetbox import AnnotationBbox
 
-from contrastkit import viz
+from contrastkit import projection, viz
 from contrastkit.augment import DigitAugment
 
 
@@ -41,6 +41,22 @@ def legend_texts(legend) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------
+# re-exports
+# ----------------------------------------------------------------------------------------------
+
+
+def test_viz_re_exports_the_projection_and_gallery_functions():
+    from contrastkit import _plotting, gallery
+
+    for name in viz.__all__:
+        assert hasattr(viz, name), name
+    for module in (projection, gallery):
+        for name in module.__all__:
+            assert getattr(viz, name) is getattr(module, name), name
+    assert viz.DIGIT_COLORS is _plotting.DIGIT_COLORS
+
+
+# ----------------------------------------------------------------------------------------------
 # palette
 # ----------------------------------------------------------------------------------------------
 
@@ -60,11 +76,11 @@ def test_digit_colors_are_ten_distinct_fixed_colours():
 
 
 class CountingFit:
-    """Spy around viz._fit_projection counting the uncached projections."""
+    """Spy around projection._fit_projection counting the uncached projections."""
 
     def __init__(self):
         self.calls = 0
-        self.inner = viz._fit_projection
+        self.inner = projection._fit_projection
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
@@ -76,7 +92,7 @@ def test_pca_projection_is_cached_and_matches_sklearn(blobs, tmp_path, monkeypat
 
     emb, _, _ = blobs
     spy = CountingFit()
-    monkeypatch.setattr(viz, "_fit_projection", spy)
+    monkeypatch.setattr(projection, "_fit_projection", spy)
     first = viz.project(emb, "pca", cache_dir=tmp_path)
     assert first.dtype == np.float32 and first.shape == (120, 2) and np.isfinite(first).all()
     second = viz.project(emb.numpy(), "pca", cache_dir=tmp_path)  # same values as a NumPy array
@@ -90,7 +106,7 @@ def test_pca_projection_is_cached_and_matches_sklearn(blobs, tmp_path, monkeypat
 def test_cache_key_depends_on_data_method_seed_and_kwargs(blobs, tmp_path, monkeypatch):
     emb, _, _ = blobs
     spy = CountingFit()
-    monkeypatch.setattr(viz, "_fit_projection", spy)
+    monkeypatch.setattr(projection, "_fit_projection", spy)
     viz.project(emb, "pca", cache_dir=tmp_path)
     viz.project(emb + 1e-3, "pca", cache_dir=tmp_path)
     viz.project(emb, "pca", seed=1, cache_dir=tmp_path)
@@ -98,7 +114,7 @@ def test_cache_key_depends_on_data_method_seed_and_kwargs(blobs, tmp_path, monke
     viz.project(emb, "pca", cache_dir=False)
     assert spy.calls == 5
     assert len(list(tmp_path.glob("*.npy"))) == 3
-    monkeypatch.setattr(viz, "_fit_projection", lambda x, method, seed, kwargs: np.zeros((len(x), 2)))
+    monkeypatch.setattr(projection, "_fit_projection", lambda x, method, seed, kwargs: np.zeros((len(x), 2)))
     viz.project(emb, "tsne", cache_dir=tmp_path, perplexity=5.0)
     viz.project(emb, "tsne", cache_dir=tmp_path, perplexity=6.0)
     assert len(list(tmp_path.glob("tsne-*.npy"))) == 2
@@ -106,7 +122,7 @@ def test_cache_key_depends_on_data_method_seed_and_kwargs(blobs, tmp_path, monke
 
 def test_default_cache_dir_comes_from_the_environment(blobs, tmp_path, monkeypatch):
     emb, _, _ = blobs
-    monkeypatch.setenv(viz.CACHE_ENV, str(tmp_path / "here"))
+    monkeypatch.setenv(projection.CACHE_ENV, str(tmp_path / "here"))
     viz.project(emb, "pca")
     assert len(list((tmp_path / "here").glob("pca-*.npy"))) == 1
 
@@ -117,7 +133,7 @@ def test_corrupt_cache_file_is_recomputed(blobs, tmp_path, monkeypatch):
     (path,) = tmp_path.glob("pca-*.npy")
     path.write_bytes(b"not an npy file")
     spy = CountingFit()
-    monkeypatch.setattr(viz, "_fit_projection", spy)
+    monkeypatch.setattr(projection, "_fit_projection", spy)
     np.testing.assert_array_equal(viz.project(emb, "pca", cache_dir=tmp_path), good)
     assert spy.calls == 1
     np.testing.assert_array_equal(np.load(path), good)  # rewritten
@@ -128,7 +144,7 @@ def test_tiny_umap_is_finite_and_cached(tmp_path, monkeypatch):
     labels = torch.arange(3).repeat_interleave(100)  # [300]
     emb = 5.0 * torch.randn(3, 8, generator=gen)[labels] + torch.randn(300, 8, generator=gen)  # [300, 8]
     spy = CountingFit()
-    monkeypatch.setattr(viz, "_fit_projection", spy)
+    monkeypatch.setattr(projection, "_fit_projection", spy)
     points = viz.project(emb, "umap", seed=0, cache_dir=tmp_path, n_epochs=50)
     assert points.shape == (300, 2) and points.dtype == np.float32 and np.isfinite(points).all()
     again = viz.project(emb, "umap", seed=0, cache_dir=tmp_path, n_epochs=50)
@@ -153,7 +169,7 @@ def test_exact_knn_matches_sklearn(metric):
     from sklearn.neighbors import NearestNeighbors
 
     x = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
-    idx, dist = viz._exact_knn(x, 6, metric)
+    idx, dist = projection._exact_knn(x, 6, metric)
     assert idx.shape == dist.shape == (200, 6)
     np.testing.assert_array_equal(idx[:, 0], np.arange(200))  # each point first, at distance 0
     np.testing.assert_allclose(dist[:, 0], 0.0, atol=1e-6)
