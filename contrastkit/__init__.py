@@ -17,9 +17,12 @@ _SUBMODULES = (
     "augment",
     "data",
     "evaluate",
+    "gallery",
     "losses",
     "mining",
     "models",
+    "projection",
+    "retrieval",
     "runs",
     "sampling",
     "train",
@@ -34,11 +37,14 @@ __all__ = [
     "by_mode",
     "data",
     "evaluate",
+    "gallery",
     "losses",
     "mining",
     "models",
     "pick_device",
+    "projection",
     "quick_mode",
+    "retrieval",
     "runs",
     "sampling",
     "seed_everything",
@@ -49,7 +55,23 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from contrastkit import augment, data, evaluate, losses, mining, models, runs, sampling, train, utils, viz, widgets
+    from contrastkit import (
+        augment,
+        data,
+        evaluate,
+        gallery,
+        losses,
+        mining,
+        models,
+        projection,
+        retrieval,
+        runs,
+        sampling,
+        train,
+        utils,
+        viz,
+        widgets,
+    )
 
 
 def __getattr__(name: str) -> Any:
