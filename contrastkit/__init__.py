@@ -15,8 +15,10 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "augment",
+    "configs",
     "data",
     "evaluate",
+    "fit",
     "gallery",
     "losses",
     "mining",
@@ -35,8 +37,10 @@ __all__ = [
     "__version__",
     "augment",
     "by_mode",
+    "configs",
     "data",
     "evaluate",
+    "fit",
     "gallery",
     "losses",
     "mining",
@@ -57,8 +61,10 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from contrastkit import (
         augment,
+        configs,
         data,
         evaluate,
+        fit,
         gallery,
         losses,
         mining,
