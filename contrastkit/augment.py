@@ -56,6 +56,7 @@ DEFAULTS: dict = {
     "noise_std": 0.1,
     "blur_prob": 0.2,
     "blur_sigma": (0.3, 1.0),
+    "stroke_prob": 0.6,
 }
 
 
@@ -91,13 +92,15 @@ class DigitAugment:
     """Per-sample random augmentation of a batch of digit images.
 
     Pipeline, each step with its own random parameters per image: random resized crop + rotation +
-    shear + translation (one affine warp, zero padding), Gaussian blur (with probability
-    ``blur_prob``), random erasing (with probability ``erase_prob``), Gaussian noise (standard
-    deviation uniform in [0, ``noise_std``]), then clamping to [0, 1]. Setting every strength to
+    shear + translation (one affine warp, zero padding), a thicker or thinner pen stroke (with
+    probability ``stroke_prob``), Gaussian blur (with probability ``blur_prob``), random erasing
+    (with probability ``erase_prob``), Gaussian noise (standard deviation uniform in
+    [0, ``noise_std``]), then clamping to [0, 1]. Setting every strength to
     0 (``scale=(1, 1)``, the rest 0) gives the identity; so does ``DigitAugment.with_strength(0)``.
 
     The defaults are meant for SimCLR on MNIST: a crop of 60-100% of the area, ±15° rotation,
-    ±10° shear, ±12% shift, then occasional blur and erasing and light noise. Every view stays
+    ±10° shear, ±12% shift, a changed stroke width in 60% of the views, then occasional blur and
+    erasing and light noise. Every view stays
     recognisable as its digit, yet two views of one image differ enough that matching them needs
     more than comparing pixels. :meth:`with_strength` scales them all at once for experiments.
 
@@ -113,6 +116,10 @@ class DigitAugment:
         noise_std: maximum standard deviation of the additive Gaussian noise.
         blur_prob: probability of a Gaussian blur.
         blur_sigma: range of the blur's standard deviation in pixels.
+        stroke_prob: probability of changing the stroke width: half of the time thicker (a 3×3 grey
+            dilation), half of the time thinner (a 3×3 grey erosion), blended with the image by a
+            uniform random amount. Two views of one digit otherwise share its writer's pen; without
+            this, SimCLR can match views by stroke width instead of by shape.
 
     Example:
         >>> aug = DigitAugment()
@@ -130,6 +137,7 @@ class DigitAugment:
         noise_std: float = DEFAULTS["noise_std"],
         blur_prob: float = DEFAULTS["blur_prob"],
         blur_sigma: tuple[float, float] = DEFAULTS["blur_sigma"],
+        stroke_prob: float = DEFAULTS["stroke_prob"],
     ):
         self.scale = _check_range("scale", scale, 0.0, 1.0)
         if self.scale[0] <= 0:
@@ -148,6 +156,7 @@ class DigitAugment:
         self.blur_sigma = _check_range("blur_sigma", blur_sigma, 0.0, 1.2)
         if self.blur_sigma[0] <= 0:
             raise ValueError(f"blur_sigma must be a pair with 0 < low <= high <= 1.2, got {blur_sigma!r}")
+        self.stroke_prob = check_fraction("stroke_prob", stroke_prob)
 
     @classmethod
     def with_strength(cls, strength: float, **overrides: object) -> DigitAugment:
@@ -170,6 +179,7 @@ class DigitAugment:
             "erase_prob": min(1.0, d["erase_prob"] * s),
             "noise_std": d["noise_std"] * s,
             "blur_prob": min(1.0, d["blur_prob"] * s),
+            "stroke_prob": min(1.0, d["stroke_prob"] * s),
         }
         kwargs.update(overrides)
         return cls(**kwargs)  # type: ignore[arg-type]
@@ -177,7 +187,7 @@ class DigitAugment:
     @property
     def is_identity(self) -> bool:
         """True when every strength is 0, so the augmentation returns its input unchanged."""
-        return not (self._geometric or self.erase_prob or self.noise_std or self.blur_prob)
+        return not (self._geometric or self.erase_prob or self.noise_std or self.blur_prob or self.stroke_prob)
 
     @property
     def _geometric(self) -> bool:
@@ -187,7 +197,8 @@ class DigitAugment:
         return (
             f"DigitAugment(scale={self.scale}, rotation={self.rotation:g}, shear={self.shear:g}, "
             f"translate={self.translate:g}, erase_prob={self.erase_prob:g}, erase_scale={self.erase_scale}, "
-            f"noise_std={self.noise_std:g}, blur_prob={self.blur_prob:g}, blur_sigma={self.blur_sigma})"
+            f"noise_std={self.noise_std:g}, blur_prob={self.blur_prob:g}, blur_sigma={self.blur_sigma}, "
+            f"stroke_prob={self.stroke_prob:g})"
         )
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -217,6 +228,8 @@ class DigitAugment:
         out = x.float() if dtype in (torch.float16, torch.bfloat16) and x.device.type == "cpu" else x
         if self._geometric:
             out = self._affine(out, generator)
+        if self.stroke_prob:
+            out = self._stroke(out, generator)
         if self.blur_prob:
             out = self._blur(out, generator)
         if self.erase_prob:
@@ -245,6 +258,17 @@ class DigitAugment:
         theta = torch.cat([linear, (centre + shift).unsqueeze(-1)], dim=2)  # [B, 2, 3]
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # [B, H, W, 2]
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def _stroke(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        b = x.shape[0]
+        u = _uniform((b, 2), x.device, generator).to(x.dtype)  # [B, 2]
+        thicker = (u[:, 0] < self.stroke_prob / 2).view(b, 1, 1, 1)  # [B, 1, 1, 1]
+        thinner = ((u[:, 0] >= self.stroke_prob / 2) & (u[:, 0] < self.stroke_prob)).view(b, 1, 1, 1)
+        amount = u[:, 1].view(b, 1, 1, 1)  # [B, 1, 1, 1] how far towards the dilated / eroded image
+        dilated = F.max_pool2d(x, 3, stride=1, padding=1)  # [B, C, H, W] grey dilation
+        eroded = -F.max_pool2d(-x, 3, stride=1, padding=1)  # [B, C, H, W] grey erosion
+        target = torch.where(thicker, dilated, torch.where(thinner, eroded, x))  # [B, C, H, W]
+        return x + amount * (target - x)
 
     def _blur(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         b, c, h, w = x.shape

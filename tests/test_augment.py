@@ -17,6 +17,7 @@ OFF = {
     "erase_prob": 0.0,
     "noise_std": 0.0,
     "blur_prob": 0.0,
+    "stroke_prob": 0.0,
 }
 
 
@@ -130,6 +131,7 @@ def test_per_sample_variety():
         {"erase_prob": 1.0},
         {"noise_std": 0.2},
         {"blur_prob": 1.0},
+        {"stroke_prob": 1.0},
     ],
 )
 def test_each_component_changes_images(digits, only):
@@ -234,3 +236,17 @@ def test_multiview_accepts_plain_callables(digits):
         MultiView(DigitAugment(), n_views=0)
     with pytest.raises(ValueError, match="callable"):
         MultiView("flip")
+
+
+def test_stroke_width_change_is_a_dilation_or_an_erosion(digits):
+    """Every view with stroke_prob=1 lies between the image and its 3x3 grey dilation or erosion."""
+    aug = DigitAugment(**{**OFF, "stroke_prob": 1.0})
+    out = aug(digits, gen(1))  # seed 1 draws both kinds among the 8 images
+    dilated = torch.nn.functional.max_pool2d(digits, 3, stride=1, padding=1)
+    eroded = -torch.nn.functional.max_pool2d(-digits, 3, stride=1, padding=1)
+    tol = 1e-6
+    thicker = ((out >= digits - tol) & (out <= dilated + tol)).flatten(1).all(1)  # [B]
+    thinner = ((out <= digits + tol) & (out >= eroded - tol)).flatten(1).all(1)  # [B]
+    assert (thicker | thinner).all()
+    assert thicker.any() and thinner.any()
+    assert not torch.equal(out, digits)
