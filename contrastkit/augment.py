@@ -56,7 +56,7 @@ DEFAULTS: dict = {
     "noise_std": 0.1,
     "blur_prob": 0.2,
     "blur_sigma": (0.3, 1.0),
-    "stroke_prob": 0.6,
+    "stroke_prob": 0.9,
 }
 
 
@@ -99,7 +99,7 @@ class DigitAugment:
     0 (``scale=(1, 1)``, the rest 0) gives the identity; so does ``DigitAugment.with_strength(0)``.
 
     The defaults are meant for SimCLR on MNIST: a crop of 60-100% of the area, ±15° rotation,
-    ±10° shear, ±12% shift, a changed stroke width in 60% of the views, then occasional blur and
+    ±10° shear, ±12% shift, a changed stroke width in 90% of the views, then occasional blur and
     erasing and light noise. Every view stays
     recognisable as its digit, yet two views of one image differ enough that matching them needs
     more than comparing pixels. :meth:`with_strength` scales them all at once for experiments.
