@@ -6,14 +6,15 @@
   report (``report.md``, ``leaderboard.csv``, ``umap_grid.png``) beside the methods' own runs.
 - ``evaluate RUN_DIR`` re-evaluates a saved run; ``list`` prints the runs with their key metrics.
 
+The text it prints and writes (number formats, tables, ``report.md``, ``leaderboard.csv``) comes
+from :mod:`contrastkit.report`.
+
 Exit codes: 0 success, 1 an error (the message says what to fix), 2 a usage error, 130 Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import shlex
@@ -21,6 +22,16 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from contrastkit.report import (
+    COLUMNS,
+    comparison_report,
+    format_metric,
+    leaderboard_csv,
+    leaderboard_rows,
+    metrics_line,
+    text_table,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -40,19 +51,6 @@ RECIPE_OPTIONS: dict[str, tuple[str, type]] = {
 }
 #: ``compare --quick``: images and epochs per method (a smoke test of the whole pipeline, not a benchmark).
 QUICK_TRAIN, QUICK_TEST, QUICK_EPOCHS = 2000, 500, 1
-#: The training issue's quality targets for the default recipes on the bundled sample (kNN accuracy).
-SAMPLE_TARGETS = {"siamese": 0.980, "triplet": 0.988, "simclr": 0.975, "supcon": 0.990}
-#: Leaderboard columns: (metrics key, header, format).
-COLUMNS = (
-    ("knn_accuracy", "kNN", "pct"),
-    ("linear_probe_accuracy", "linear probe", "pct"),
-    ("precision_at_1", "P@1", "pct"),
-    ("map_at_r", "MAP@R", "pct"),
-    ("verification_auc", "verif. AUC", "f3"),
-    ("alignment", "alignment", "f3"),
-    ("uniformity", "uniformity", "f3"),
-    ("train_time_s", "train time", "time"),
-)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,7 +284,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _print_interrupted(run_dir, config)
         return 130
-    print(f"\n{run.method} finished: {_metrics_line(run.metrics)}")
+    print(f"\n{run.method} finished: {metrics_line(run.metrics)}")
     print(f"run directory: {run.path}")
     if tensorboard:
         print(f"TensorBoard: tensorboard --logdir {shlex.quote(str(run.path / runs.TENSORBOARD_DIR))}")
@@ -324,7 +322,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"contrastkit: re-evaluating {args.run_dir}")
     run = runs.evaluate_run(args.run_dir, device=args.device)
     for key, value in run.metrics.items():
-        print(f"  {key:<24}{_fmt(key, value)}")
+        print(f"  {key:<24}{format_metric(key, value)}")
     print(f"wrote {run.path / runs.METRICS_FILE}")
     return 0
 
@@ -347,12 +345,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 run.method,
                 f"{data.get('source', '?')} {data.get('n_train', '?')}/{data.get('n_test', '?')}",
                 f"{done}/{total}",
-                _fmt("knn_accuracy", run.metrics.get("knn_accuracy")),
-                _fmt("linear_probe_accuracy", run.metrics.get("linear_probe_accuracy")),
-                _fmt("train_time_s", run.metrics.get("train_time_s")) if run.finished else "unfinished",
+                format_metric("knn_accuracy", run.metrics.get("knn_accuracy")),
+                format_metric("linear_probe_accuracy", run.metrics.get("linear_probe_accuracy")),
+                format_metric("train_time_s", run.metrics.get("train_time_s")) if run.finished else "unfinished",
             ]
         )
-    print(_table(["run", "method", "data", "epochs", "kNN", "linear probe", "time"], rows))
+    print(text_table(["run", "method", "data", "epochs", "kNN", "linear probe", "time"], rows))
     return 0
 
 
@@ -400,7 +398,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     x_train = data.x_train.flatten(1)  # [N, 784]
     x_test = data.x_test.flatten(1)  # [M, 784]
     baseline = evaluate_embeddings(x_train, data.y_train, x_test, data.y_test)
-    print(f"  raw pixels: {_metrics_line(baseline)}")
+    print(f"  raw pixels: {metrics_line(baseline)}")
 
     results: dict[str, Any] = {}
     for i, method in enumerate(methods, 1):
@@ -418,7 +416,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             )
             return 130
         results[method] = run
-        print(f"  {method}: {_metrics_line(run.metrics)}", flush=True)
+        print(f"  {method}: {metrics_line(run.metrics)}", flush=True)
 
     print("figures and report ...", flush=True)
     from contrastkit import viz
@@ -431,7 +429,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     leaderboard = [("raw pixels", baseline, None)] + [(m, r.metrics, r) for m, r in results.items()]
     from contrastkit.utils import atomic_write_text
 
-    atomic_write_text(out / "leaderboard.csv", _leaderboard_csv(leaderboard))
+    atomic_write_text(out / "leaderboard.csv", leaderboard_csv(leaderboard))
     total = time.perf_counter() - start
     meta = {
         "methods": methods,
@@ -443,180 +441,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         "command": "python -m contrastkit " + shlex.join(args.argv),
     }
     atomic_write_text(out / "compare.json", json.dumps(meta, indent=2) + "\n")
-    atomic_write_text(out / "report.md", _report(leaderboard, meta, baseline))
-    print(f"\n{_table(['method', *(c[1] for c in COLUMNS)], _leaderboard_rows(leaderboard))}")
+    atomic_write_text(out / "report.md", comparison_report(leaderboard, meta, baseline))
+    print(f"\n{text_table(['method', *(c[1] for c in COLUMNS)], leaderboard_rows(leaderboard))}")
     print(f"\ndone in {total / 60:.1f} min; report: {out / 'report.md'}")
     return 0
-
-
-def _leaderboard_rows(leaderboard) -> list[list[str]]:
-    return [[name, *(_fmt(key, metrics.get(key)) for key, _, _ in COLUMNS)] for name, metrics, _ in leaderboard]
-
-
-def _leaderboard_csv(leaderboard) -> str:
-    keys = [
-        "knn_accuracy",
-        "linear_probe_accuracy",
-        "precision_at_1",
-        "map_at_r",
-        "r_precision",
-        "verification_auc",
-        "verification_eer",
-        "alignment",
-        "uniformity",
-        "train_time_s",
-        "epochs",
-    ]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["method", *keys])
-    for name, metrics, _ in leaderboard:
-        writer.writerow([name, *(_csv_value(metrics.get(key)) for key in keys)])
-    return buffer.getvalue()
-
-
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def _report(leaderboard, meta: dict[str, Any], baseline: dict[str, float]) -> str:
-    data = meta["data"]
-    check_targets = not meta["quick"] and data["source"] == "sample" and data.get("limit_train") is None
-    header = ["method", "labels used", *(c[1] for c in COLUMNS[:1]), "kNN vs pixels", *(c[1] for c in COLUMNS[1:])]
-    header += ["kNN target"] if check_targets else []
-    rows = []
-    for name, metrics, _ in leaderboard:
-        row = [
-            name,
-            "no" if name in ("simclr", "raw pixels") else "yes",
-            _fmt("knn_accuracy", metrics.get("knn_accuracy")),
-        ]
-        row.append("" if name == "raw pixels" else _points(metrics["knn_accuracy"] - baseline["knn_accuracy"]))
-        row += [_fmt(key, metrics.get(key)) for key, _, _ in COLUMNS[1:]]
-        if check_targets:
-            row.append(_target(name, metrics, baseline))
-        rows.append(row)
-    trained = [(name, metrics) for name, metrics, run in leaderboard if run is not None]
-    best, best_metrics = max(trained, key=lambda item: item[1]["knn_accuracy"])
-    scope = "quick mode: a pipeline check with few epochs on a subset, not a benchmark" if meta["quick"] else ""
-    scope = scope or ("a class-stratified subset" if data.get("limit_train") or data.get("limit_test") else "")
-    lines = [
-        "# contrastkit comparison report",
-        "",
-        f"Data: **{data['source']}** MNIST, {data['n_train']:,} training / {data['n_test']:,} test images"
-        + (f" (**{scope}**)" if scope else "")
-        + f". Device: {meta['device']}. Total time: {meta['total_time_s'] / 60:.1f} min.",
-        "",
-        f"Command: `{meta['command']}`",
-        "",
-        "## Leaderboard",
-        "",
-        _markdown_table(header, rows),
-        "",
-        "Every metric is measured on the **test** images with the frozen encoder; percentages are accuracies. "
-        f"Best kNN: **{best}**, {_fmt('knn_accuracy', best_metrics['knn_accuracy'])} "
-        f"({_points(best_metrics['knn_accuracy'] - baseline['knn_accuracy'])} against raw pixels).",
-        "",
-        "## How to read it",
-        "",
-        "- **raw pixels** is the baseline: the 784 pixel values used directly as the embedding. A method "
-        "is only worth its training if it beats this row.",
-        "- **kNN**: a test digit gets the majority label of its 5 nearest training embeddings (cosine). "
-        "The most direct measure of whether same-digit images ended up close together.",
-        "- **linear probe**: a logistic-regression layer trained on the frozen embeddings. It asks whether "
-        "the classes are *linearly separable*, a weaker demand than being clustered; SimCLR, which never "
-        "sees a label, is usually judged by this number.",
-        "- **P@1** and **MAP@R** (Musgrave et al. 2020) are retrieval scores within the test set: is the "
-        "nearest other image the same digit, and how high do all R same-digit images rank among the first "
-        "R results. MAP@R is the strictest column and separates methods that kNN calls a tie.",
-        '- **verif. AUC**: how well the cosine distance alone tells "same digit" from "different digit" '
-        "on 2,000 test pairs (1.0 = perfectly, 0.5 = chance).",
-        "- **alignment** (lower is better): mean squared distance between normalised embeddings of "
-        "same-digit pairs. **uniformity** (lower, i.e. more negative, is better): how evenly the normalised "
-        "embeddings spread over the sphere (Wang and Isola 2020). Good embeddings have both; collapse shows "
-        "up as excellent alignment with poor uniformity.",
-        "- **labels used**: Siamese, triplet and SupCon train with the digit labels, SimCLR only with "
-        "augmented views of each image; compare SimCLR with the raw-pixel row rather than with SupCon.",
-        "- **train time** is the wall time of the training epochs alone (evaluation excluded), on the "
-        "device above; the number of epochs differs between recipes.",
-    ]
-    if check_targets:
-        lines.append(
-            "- **kNN target**: the quality bar of the default recipes on the bundled sample (Siamese ≥ 98.0%, "
-            "triplet ≥ 98.8%, SupCon ≥ 99.0%, SimCLR ≥ 97.5% and 1.5 points above raw pixels)."
-        )
-    lines += [
-        "",
-        "## The embeddings, side by side",
-        "",
-        "UMAP projections of the test embeddings, coloured by digit. UMAP keeps neighbourhoods but distorts "
-        "distances *between* clusters and their sizes: read it for which digits mix, not for how far apart "
-        "clusters are.",
-        "",
-        "![UMAP of each embedding](umap_grid.png)",
-        "",
-        "## Training curves",
-        "",
-    ]
-    for name, _, run in leaderboard:
-        if run is not None:
-            lines += [f"### {name}", "", f"![{name} training history]({name}/history.png)", ""]
-            lines += [f"Run directory: `{run.path}` (`python -m contrastkit evaluate {run.path}` re-evaluates it).", ""]
-    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
-    lines += ["## Environment", "", versions, ""]
-    return "\n".join(lines)
-
-
-def _points(delta: float) -> str:
-    return f"{100 * delta:+.2f} pts"
-
-
-def _target(name: str, metrics: dict[str, float], baseline: dict[str, float]) -> str:
-    goal = SAMPLE_TARGETS.get(name)
-    if goal is None:
-        return ""
-    knn = metrics.get("knn_accuracy", 0.0)
-    ok = knn >= goal
-    if name == "simclr":
-        ok = ok and knn >= baseline["knn_accuracy"] + 0.015
-    return f"{'met' if ok else 'MISSED'} (≥ {goal:.1%})"
-
-
-# ----------------------------------------------------------------------------------------------
-# Formatting
-# ----------------------------------------------------------------------------------------------
-
-
-def _fmt(key: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if key.endswith("_accuracy") or key in ("precision_at_1", "map_at_r", "r_precision"):
-        return f"{100 * value:.2f}%"
-    if key.endswith("_time_s"):
-        return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def _metrics_line(metrics: dict[str, Any]) -> str:
-    parts = [f"{label} {_fmt(key, metrics[key])}" for key, label, _ in COLUMNS[:4] if key in metrics]
-    if "train_time_s" in metrics:
-        parts.append(f"trained in {_fmt('train_time_s', metrics['train_time_s'])}")
-    return ", ".join(parts)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

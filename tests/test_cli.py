@@ -225,3 +225,19 @@ def test_never_overwrites_a_run(tmp_path, capsys):
     _fails(["train", "--method", "supcon", "--out", str(out)], capsys, 1, "not empty", "--resume")
     _fails(["compare", "--out", str(out)], capsys, 1, "not empty")
     assert [p.name for p in out.iterdir()] == ["config.json"] and (out / "config.json").read_text() == "{}"
+
+
+def test_report_formats_metrics_and_tables():
+    """The number formats and tables the commands print (contrastkit.report, no files touched)."""
+    from contrastkit import report
+
+    assert report.format_metric("knn_accuracy", 0.98765) == "98.77%"
+    assert report.format_metric("train_time_s", 59.6) == "60 s"
+    assert report.format_metric("train_time_s", 600.0) == "10.0 min"
+    assert report.format_metric("uniformity", -1.23456) == "-1.235"
+    assert report.format_metric("epochs", None) == "-"
+    assert report.metrics_line({"knn_accuracy": 0.5, "train_time_s": 3.0}) == "kNN 50.00%, trained in 3 s"
+    assert report.text_table(["a", "bb"], [["xyz", "1"]]) == "a    bb\n---  --\nxyz  1"
+    assert report.markdown_table(["a", "b"], [["1", "2"]]) == "| a | b |\n| --- | --- |\n| 1 | 2 |"
+    board = [("raw pixels", {"knn_accuracy": 0.9, "train_time_s": None}, None)]
+    assert report.leaderboard_csv(board).splitlines()[1].startswith("raw pixels,0.9,")

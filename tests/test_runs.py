@@ -160,3 +160,13 @@ def test_metrics_writer_rewrites_whole_file(tmp_path):
     lines = (tmp_path / runs.HISTORY_FILE).read_text().splitlines()
     assert [json.loads(line)["loss"] for line in lines] == [1.0, 0.5]
     assert list(tmp_path.iterdir()) == [tmp_path / runs.HISTORY_FILE]  # no temporary file left behind
+
+
+def test_runs_re_exports_the_run_directory_module():
+    """Reading a run and config.json live in contrastkit.rundir; ck.runs still offers every name."""
+    from contrastkit import rundir
+
+    for name in runs.__all__:
+        assert hasattr(runs, name), name
+    for name in rundir.__all__:
+        assert getattr(runs, name) is getattr(rundir, name), name

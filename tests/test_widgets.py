@@ -263,3 +263,13 @@ def test_live_history_plot_as_a_training_callback():
 def test_live_history_plot_rejects_bad_keys():
     with pytest.raises(ValueError, match="keys"):
         widgets.LiveHistoryPlot(keys="loss")
+
+
+def test_widgets_re_exports_the_live_figures():
+    """Explorer and LiveHistoryPlot live in contrastkit.liveplot; ck.widgets still offers them."""
+    from contrastkit import liveplot
+
+    for name in widgets.__all__:
+        assert hasattr(widgets, name), name
+    for name in liveplot.__all__:
+        assert getattr(widgets, name) is getattr(liveplot, name), name
