@@ -388,7 +388,7 @@ def augmentation_explorer(
 
     Returns:
         An :class:`Explorer` with one control per ``DigitAugment`` strength (``min_scale``,
-        ``rotation``, ``shear``, ``translate``, ``erase_prob``, ``noise_std``, ``blur_prob``) and the
+        ``rotation``, ``shear``, ``translate``, ``erase_prob``, ``noise_std``, ``blur_prob``, ``stroke_prob``) and the
         attributes ``augment`` (the current ``DigitAugment``) and ``views`` (tensor
         [n_images, n_views, 1, H, W]).
     """
@@ -402,7 +402,7 @@ def augmentation_explorer(
     x = x[:n_images].detach().cpu().float()
     d = AUGMENT_DEFAULTS
 
-    def draw(min_scale, rotation, shear, translate, erase_prob, noise_std, blur_prob) -> Figure:
+    def draw(min_scale, rotation, shear, translate, erase_prob, noise_std, blur_prob, stroke_prob) -> Figure:
         aug = DigitAugment(
             scale=(float(min_scale), 1.0),
             rotation=float(rotation),
@@ -411,6 +411,7 @@ def augmentation_explorer(
             erase_prob=float(erase_prob),
             noise_std=float(noise_std),
             blur_prob=float(blur_prob),
+            stroke_prob=float(stroke_prob),
         )
         gen = torch.Generator().manual_seed(seed)
         views = torch.stack([aug(x, generator=gen) for _ in range(n_views)], 1)  # [n, V, 1, H, W]
@@ -431,6 +432,7 @@ def augmentation_explorer(
             "erase_prob": _slider("erase prob", d["erase_prob"], 0.0, 1.0, 0.05),
             "noise_std": _slider("noise std", d["noise_std"], 0.0, 0.5, 0.01),
             "blur_prob": _slider("blur prob", d["blur_prob"], 0.0, 1.0, 0.05),
+            "stroke_prob": _slider("stroke width prob", d["stroke_prob"], 0.0, 1.0, 0.05),
         },
         draw,
     )

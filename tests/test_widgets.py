@@ -182,7 +182,7 @@ def test_augmentation_explorer_sliders_change_the_views():
     assert w.views.shape == (2, 3, 1, 28, 28)
     assert len(w.figure.axes) == 2 * 4
     draws = w.n_draws
-    w.set(min_scale=1.0, rotation=0, shear=0, translate=0, erase_prob=0, noise_std=0, blur_prob=0)
+    w.set(min_scale=1.0, rotation=0, shear=0, translate=0, erase_prob=0, noise_std=0, blur_prob=0, stroke_prob=0)
     assert w.n_draws == draws + 1  # one redraw for the seven changes
     assert w.augment.is_identity
     torch.testing.assert_close(w.views, images[:2, None].expand(2, 3, 1, 28, 28))  # strength 0: the originals
