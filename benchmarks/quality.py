@@ -36,30 +36,8 @@ import torch
 import contrastkit as ck
 from contrastkit.data import ClassBalancedBatchSampler
 from contrastkit.evaluate import embed, evaluate_embeddings, knn_accuracy
-from contrastkit.train import CONFIGS, train
-
-METHODS = tuple(CONFIGS)
-CPU_BUDGET_S = 240.0
-GPU_BUDGET_S = 120.0
-
-
-def targets(method: str, full: bool, raw_knn: float) -> list[tuple[str, str, float]]:
-    """(label, metric, threshold) triples for ``method``; ``metric`` "knn_gain" is kNN minus raw pixels."""
-    if full:
-        return {
-            "supcon": [("kNN>=99.5", "knn_accuracy", 0.995)],
-            "simclr": [("probe>=98.5", "linear_probe_accuracy", 0.985)],
-        }.get(method, [])
-    return {
-        "siamese": [("kNN>=98.0", "knn_accuracy", 0.980)],
-        "triplet": [("kNN>=98.8", "knn_accuracy", 0.988)],
-        "supcon": [("kNN>=99.0", "knn_accuracy", 0.990)],
-        "simclr": [
-            ("kNN>=97.5", "knn_accuracy", 0.975),
-            (f"kNN>=raw+1.5 ({100 * (raw_knn + 0.015):.1f})", "knn_gain", 0.015),
-            ("probe>=97.5", "linear_probe_accuracy", 0.975),
-        ],
-    }[method]
+from contrastkit.runs.targets import CPU_BUDGET_S, GPU_BUDGET_S, check_targets
+from contrastkit.train import CONFIGS, METHODS, parse_overrides, train
 
 
 def images_per_epoch(config, labels: torch.Tensor) -> int:
@@ -71,35 +49,6 @@ def images_per_epoch(config, labels: torch.Tensor) -> int:
     views = {"siamese": 2, "simclr": 2}.get(config.method) or config.n_views
     size = min(config.batch_size, n_train)
     return views * (n_train // size) * size
-
-
-def parse_overrides(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def apply_overrides(config, overrides: dict[str, str]):
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    changes = {}
-    for key, text in overrides.items():
-        if key not in fields:
-            continue  # an option of another recipe
-        current = getattr(config, key)
-        if isinstance(current, bool):
-            value: object = text.lower() in {"1", "true", "yes"}
-        elif isinstance(current, int) or (current is None and text.isdigit()):
-            value = None if text.lower() == "none" else int(text)
-        elif isinstance(current, float):
-            value = float(text)
-        else:
-            value = text
-        changes[key] = value
-    return dataclasses.replace(config, **changes)
 
 
 def fmt(value: float, pct: bool = True) -> str:
@@ -129,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     data = ck.data.load_mnist(source="full" if args.full else "sample", verbose=False)
     if args.quick:
         data = data.subset(1000, 500, seed=0)
-    overrides = parse_overrides(args.overrides)
-    if args.quick:
-        overrides.setdefault("epochs", "1")
+    overrides = list(args.overrides)
+    if args.quick and not any(item.partition("=")[0].strip() == "epochs" for item in overrides):
+        overrides.append("epochs=1")
     if args.seed is not None:
-        overrides["seed"] = str(args.seed)
+        overrides.append(f"seed={args.seed}")
     budget = GPU_BUDGET_S if args.full else CPU_BUDGET_S
     n_train, n_test = data.x_train.shape[0], data.x_test.shape[0]
     print(
@@ -148,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     results = {"raw_knn": raw_knn, "methods": {}}
     all_pass = True
     for method in args.methods:
-        config = apply_overrides(CONFIGS[method](), overrides)
+        default = CONFIGS[method]()
+        try:  # an option of another recipe is skipped
+            config = dataclasses.replace(default, **parse_overrides(default, overrides, skip_unknown=True))
+        except ValueError as err:
+            raise SystemExit(f"--set: {err}") from None
         print(f"training {method}: {config}", flush=True)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -164,9 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics = evaluate_embeddings(train_emb, data.y_train, test_emb, data.y_test, seed=0)
         metrics["knn_gain"] = metrics["knn_accuracy"] - raw_knn
         checks = []
-        for label, key, threshold in targets(method, args.full, raw_knn):
-            ok = metrics[key] >= threshold
-            checks.append(f"{label}:{'PASS' if ok else 'FAIL'}")
+        for target, ok in check_targets(method, metrics, raw_knn, full=args.full):
+            checks.append(f"{target.label}:{'PASS' if ok else 'FAIL'}")
             all_pass &= ok or args.quick
         ok_time = wall <= budget
         checks.append(f"time<={budget:.0f}s:{'PASS' if ok_time else 'FAIL'}")

@@ -1,6 +1,17 @@
 """contrastkit: a notebook-first kit for learning and experimenting with contrastive learning.
 
-Submodules are imported on first use (``ck.viz`` pulls in matplotlib and umap-learn, which take a
+The subpackages follow the course, lower layers first (a layer imports only the ones above it in
+this list):
+
+- ``distances`` and ``mining``: distances, nearest neighbours, triplet miners;
+- ``losses``: contrastive pair, triplet, NT-Xent and SupCon losses;
+- ``models``, ``augment``, ``data``: encoders, digit augmentations, MNIST and its batches;
+- ``evaluate``: kNN, linear probe, retrieval, verification, alignment and uniformity;
+- ``train``: the recipes and the training loop;
+- ``viz`` and ``widgets``: pictures of embedding spaces and interactive explorers;
+- ``runs``: tracked run directories, reports and the command line (``python -m contrastkit``).
+
+Subpackages are imported on first use (``ck.viz`` pulls in matplotlib and umap-learn, which take a
 few seconds), so ``import contrastkit as ck`` stays fast.
 """
 
@@ -9,27 +20,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from contrastkit._version import __version__
 from contrastkit.utils import by_mode, pick_device, quick_mode, seed_everything
-
-__version__ = "0.1.0"
 
 _SUBMODULES = (
     "augment",
-    "configs",
     "data",
+    "distances",
     "evaluate",
-    "fit",
-    "gallery",
-    "liveplot",
     "losses",
     "mining",
     "models",
-    "projection",
-    "report",
-    "retrieval",
-    "rundir",
     "runs",
-    "sampling",
     "train",
     "utils",
     "viz",
@@ -40,23 +42,15 @@ __all__ = [
     "__version__",
     "augment",
     "by_mode",
-    "configs",
     "data",
+    "distances",
     "evaluate",
-    "fit",
-    "gallery",
-    "liveplot",
     "losses",
     "mining",
     "models",
     "pick_device",
-    "projection",
     "quick_mode",
-    "report",
-    "retrieval",
-    "rundir",
     "runs",
-    "sampling",
     "seed_everything",
     "train",
     "utils",
@@ -67,21 +61,13 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from contrastkit import (
         augment,
-        configs,
         data,
+        distances,
         evaluate,
-        fit,
-        gallery,
-        liveplot,
         losses,
         mining,
         models,
-        projection,
-        report,
-        retrieval,
-        rundir,
         runs,
-        sampling,
         train,
         utils,
         viz,

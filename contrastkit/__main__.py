@@ -1,5 +1,11 @@
-"""``python -m contrastkit``: the command line (see ``contrastkit.cli``)."""
+"""``python -m contrastkit``: the command line (see ``contrastkit.runs.cli``)."""
 
-from contrastkit.cli import main
+import sys
 
-raise SystemExit(main())
+try:
+    from contrastkit.runs.cli import main
+except KeyboardInterrupt:  # Ctrl-C while torch and friends are still being imported
+    print("\ncontrastkit: interrupted", file=sys.stderr)
+    sys.exit(130)
+
+sys.exit(main())

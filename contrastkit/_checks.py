@@ -1,4 +1,4 @@
-"""Input validation shared by every public function.
+"""Input validation shared by every public function: tensors, numbers, and array-likes for plots.
 
 Each check raises ``ValueError`` with a message that says what was expected and what came, so
 that a learner who passes the wrong thing is told how to fix it rather than handed a stack trace
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -58,6 +59,14 @@ def check_tensor(
     return x
 
 
+def check_embeddings(name: str, x: object, *, min_rows: int = 1) -> torch.Tensor:
+    """Check that ``x`` is a finite floating [N, D] tensor with N >= ``min_rows`` and D >= 1; return it."""
+    x = check_tensor(name, x, ndim=2, min_rows=min_rows)
+    if x.shape[1] < 1:
+        raise ValueError(f"{name} needs at least one feature column, got {describe(x)}")
+    return x
+
+
 def check_labels(name: str, labels: object, n: int) -> torch.Tensor:
     """Check that ``labels`` is an integer (or bool) tensor of shape [n]; return it as int64."""
     if not isinstance(labels, torch.Tensor):
@@ -75,11 +84,34 @@ def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor)
         raise ValueError(f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
 
 
+def check_same_width(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    """Check that two [N, D] tensors have the same number of columns D."""
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same embedding size, got {describe(a)} and {describe(b)}"
+        )
+
+
 def check_positive(name: str, value: object) -> float:
     """Check that ``value`` is a finite real number > 0."""
     v = _as_real(name, value)
     if not v > 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
+    return v
+
+
+#: Smallest temperature accepted: 1 / temperature must stay finite in float32 (about 3.4e38).
+MIN_TEMPERATURE = 1e-30
+
+
+def check_temperature(name: str, value: object) -> float:
+    """Check that a softmax temperature is a finite real number >= :data:`MIN_TEMPERATURE`."""
+    v = check_positive(name, value)
+    if v < MIN_TEMPERATURE:
+        raise ValueError(
+            f"{name} must be at least {MIN_TEMPERATURE:g} (similarities / {name} must stay finite in float32), "
+            f"got {value!r}"
+        )
     return v
 
 
@@ -98,6 +130,28 @@ def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return value
+
+
+def check_nonnegative_int(name: str, value: object, meaning_of_zero: str = "") -> int:
+    """Check that ``value`` is an int >= 0 (bools are refused); ``meaning_of_zero`` goes into the message."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        zero = f" (0: {meaning_of_zero})" if meaning_of_zero else ""
+        raise ValueError(f"{name} must be an integer >= 0{zero}, got {describe(value)}")
+    return value
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Check that ``value`` is True or False (not 0/1 or another truthy object)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {describe(value)}")
+    return value
+
+
+def check_int(name: str, value: object) -> int:
+    """Check that ``value`` is a Python or NumPy integer (bools are refused); return it as int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {describe(value)}")
+    return int(value)
 
 
 def check_fraction(name: str, value: object, *, open_low: bool = False, open_high: bool = False) -> float:
@@ -121,12 +175,98 @@ def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
 
 
 def _as_real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-        else:
-            raise ValueError(f"{name} must be a real number, got {describe(value)}")
-    v = float(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.dtype.is_complex:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a real number, got {describe(value)}")
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond float's range, e.g. 10**400
+        raise ValueError(f"{name} must be finite, got an integer of {len(str(abs(int(value))))} digits") from None
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return v
+
+
+# ----------------------------------------------------------------------------------------------
+# Array-likes (tensors, NumPy arrays, lists) for the plotting and widget functions
+# ----------------------------------------------------------------------------------------------
+
+
+def to_numpy(name: str, x: object) -> np.ndarray:
+    """A tensor, array or list as a NumPy array."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        return (x.float() if x.dtype in (torch.bfloat16, torch.float16) else x).numpy()  # NumPy has no bfloat16
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (list, tuple)):
+        try:
+            return np.asarray(x)
+        except ValueError as err:  # ragged nesting
+            raise ValueError(f"{name} must be a rectangular array, got a ragged {type(x).__name__}") from err
+    raise ValueError(f"{name} must be a torch.Tensor or numpy array, got {describe(x)}")
+
+
+def as_matrix(name: str, x: object, min_rows: int = 1) -> np.ndarray:
+    """A finite float array [N, D]."""
+    arr = to_numpy(name, x)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape [N, D], got an array of shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows, got shape {arr.shape}")
+    arr = arr.astype(np.float64 if arr.dtype == np.float64 else np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite, got {int((~np.isfinite(arr)).sum())} NaN/inf value(s)")
+    return arr
+
+
+def as_points(name: str, x: object) -> np.ndarray:
+    """A finite 2-D map [N, 2]."""
+    arr = as_matrix(name, x)
+    if arr.shape[1] != 2:
+        raise ValueError(f"{name} must have shape [N, 2] (a 2-D projection), got {arr.shape}; use project() first")
+    return arr
+
+
+def as_label_array(name: str, labels: object, n: int) -> np.ndarray:
+    """Integer class ids [n] (bools and integral floats accepted) as an int64 array."""
+    arr = to_numpy(name, labels)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} must have shape [{n}], got an array of shape {arr.shape}")
+    if arr.dtype == bool:
+        return arr.astype(np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.mod(arr, 1) == 0):
+            return arr.astype(np.int64)
+        raise ValueError(f"{name} must hold integer class ids, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def as_bool_array(name: str, same: object, n: int) -> np.ndarray:
+    """Booleans or 0/1 values [n] as a bool array."""
+    arr = to_numpy(name, same)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} must have shape [{n}], got an array of shape {arr.shape}")
+    if arr.dtype != bool and not np.isin(arr, (0, 1)).all():
+        raise ValueError(f"{name} must hold booleans or 0/1 values, got values {np.unique(arr)[:5]}")
+    return arr.astype(bool)
+
+
+def as_images(name: str, images: object, n: int | None = None) -> np.ndarray:
+    """Images as a float array [N, H, W] (accepts [N, 1, H, W], [N, H, W] or flat square [N, H*W])."""
+    arr = to_numpy(name, images)
+    if arr.ndim == 4 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    elif arr.ndim == 2:
+        side = math.isqrt(arr.shape[1])
+        if side * side != arr.shape[1]:
+            raise ValueError(f"{name} given flat must have a square number of pixels, got shape {arr.shape}")
+        arr = arr.reshape(arr.shape[0], side, side)
+    if arr.ndim != 3:
+        raise ValueError(f"{name} must have shape [N, 1, H, W], [N, H, W] or [N, H*W], got {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{name} must have {n} images (one per row of the embeddings), got {arr.shape[0]}")
+    return arr.astype(np.float32, copy=False)

@@ -1,12 +1,17 @@
-"""Encoders for 28×28 digits: a small CNN, a SimCLR projection head and a Siamese wrapper.
+"""Encoders for 28×28 digits: a small CNN, a SimCLR projection head, and the networks built from them.
 
 The encoder is deliberately small so that every recipe in the kit trains in minutes on a laptop
 CPU, yet it is a good digit encoder (a supervised version of it reaches about 99% test accuracy
 on MNIST). It exposes two outputs:
 
-- ``embed(x)`` gives the *representation* ``h`` (the wide layer used by linear probes and, for
-  SimCLR, the features evaluated after training);
-- ``forward(x)`` gives the *embedding* ``z = W h`` that the losses compare (2-D for direct plots).
+- ``representation(x)`` gives the *representation* ``h`` (the wide layer a linear probe can read);
+- ``forward(x)`` gives the *embedding* ``z = W h`` (the ``embedding`` layer) that the losses compare
+  and the kit evaluates (2-D for direct plots).
+
+A *projection head* g (:class:`ProjectionHead`, SimCLR's MLP) is a separate module on top of the
+embedding, used only by the loss during training (:class:`ProjectedEncoder`).
+:func:`build_encoder` makes the encoder a recipe config describes, for training and for loading a
+saved run alike.
 
 References:
     - [0] SimCLR, Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual
@@ -24,9 +29,38 @@ from torch import nn
 
 from contrastkit._checks import check_positive_int, check_tensor
 
-__all__ = ["ConvEncoder", "ProjectionHead", "SiameseNet"]
+__all__ = ["ConvEncoder", "ProjectedEncoder", "ProjectionHead", "SiameseNet", "build_encoder", "build_projection_head"]
 
 IMAGE_SIZE = 28
+
+
+def build_encoder(config: object) -> ConvEncoder:
+    """The encoder of a recipe: a :class:`ConvEncoder` with the config's ``embedding_dim`` and ``width``.
+
+    Args:
+        config: a recipe config (``contrastkit.train.SupConConfig(...)`` and the others), or any
+            object with ``embedding_dim`` and ``width`` attributes.
+    """
+    return ConvEncoder(embedding_dim=getattr(config, "embedding_dim", 64), width=getattr(config, "width", 32))
+
+
+def build_projection_head(embedding_dim: int, projection_dim: int) -> nn.Module:
+    """SimCLR's projection head g on an embedding of ``embedding_dim``, or the identity when ``projection_dim`` is 0."""
+    if not projection_dim:
+        return nn.Identity()
+    return ProjectionHead(embedding_dim, hidden_dim=max(128, embedding_dim), out_dim=projection_dim)
+
+
+def _renamer(old_to_new: dict[str, str]):
+    """A ``load_state_dict`` pre-hook that renames keys saved under older layer names."""
+
+    def hook(state_dict, prefix, *args) -> None:
+        for key in list(state_dict):
+            for old, new in old_to_new.items():
+                if key.startswith(prefix + old):
+                    state_dict[prefix + new + key[len(prefix + old) :]] = state_dict.pop(key)
+
+    return hook
 
 
 def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
@@ -55,7 +89,7 @@ class ConvEncoder(nn.Module):
         embedding_dim: size of the output embedding (2 works, for direct scatter plots).
         in_channels: image channels (1 for MNIST).
         width: channels of the first convolutions; later ones use ``2 * width``.
-        representation_dim: size of the representation ``h`` returned by :meth:`embed`.
+        representation_dim: size of the representation ``h`` returned by :meth:`representation`.
 
     Attributes:
         embedding_dim: as given.
@@ -84,10 +118,12 @@ class ConvEncoder(nn.Module):
             nn.BatchNorm1d(representation_dim),
             nn.ReLU(inplace=True),
         )
-        self.head = nn.Linear(representation_dim, embedding_dim)
+        self.embedding = nn.Linear(representation_dim, embedding_dim)  # h -> z
         # channels-last convolutions run about 1.5-2x faster on CPU (oneDNN) and use tensor cores on GPU;
         # `.to(device)` and `load_state_dict` keep this layout
         self.features.to(memory_format=torch.channels_last)
+        # weights saved before the layer h -> z was named `embedding` call it `head`
+        self._register_load_state_dict_pre_hook(_renamer({"head.": "embedding."}))
 
     def _check_input(self, x: object) -> torch.Tensor:
         x = check_tensor("x", x, ndim=4, finite=False)
@@ -99,7 +135,7 @@ class ConvEncoder(nn.Module):
             raise ValueError("x must hold at least one image, got an empty batch")
         return x
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def representation(self, x: torch.Tensor) -> torch.Tensor:
         """The representation ``h``.
 
         Args:
@@ -120,7 +156,7 @@ class ConvEncoder(nn.Module):
         Returns:
             z [B, embedding_dim].
         """
-        return self.head(self.embed(x))  # [B, embedding_dim]
+        return self.embedding(self.representation(x))  # [B, embedding_dim]
 
 
 class ProjectionHead(nn.Module):
@@ -202,3 +238,29 @@ class SiameseNet(nn.Module):
             raise ValueError(f"x1 and x2 must have the same shape, got {tuple(x1.shape)} and {tuple(x2.shape)}")
         e = self.encoder(torch.cat([x1, x2]))  # [2B, D]
         return e[: x1.shape[0]], e[x1.shape[0] :]
+
+
+class ProjectedEncoder(nn.Module):
+    """An encoder followed by a projection head g, trained together; the loss reads g(z).
+
+    After training the head is dropped and the encoder's embedding z is what is evaluated [0].
+
+    Args:
+        encoder: the encoder (z = encoder(x)).
+        projection_head: g, e.g. a :class:`ProjectionHead`, or ``nn.Identity()`` for the loss on z.
+
+    Attributes:
+        encoder: as given.
+        projection_head: as given.
+    """
+
+    def __init__(self, encoder: nn.Module, projection_head: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.projection_head = projection_head
+        # checkpoints saved before this class held the two as a ModuleDict {"encoder", "head"}
+        self._register_load_state_dict_pre_hook(_renamer({"head.": "projection_head."}))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """g(encoder(x)): [B, ...] images to projections [B, P]."""
+        return self.projection_head(self.encoder(x))

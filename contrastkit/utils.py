@@ -18,6 +18,15 @@ T = TypeVar("T")
 QUICK_ENV = "CONTRASTKIT_QUICK"
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and every CUDA device).
 
@@ -79,6 +88,19 @@ def by_mode(default: T, quick: T) -> T:
     return quick if quick_mode() else default
 
 
+def to_plain(value: object) -> object:
+    """A JSON-friendly version of a config or history value: numbers from tensors and NumPy, lists from tuples."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
@@ -91,6 +113,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; the finished file gets the usual permissions
     try:
         yield tmp_path
         os.replace(tmp_path, target)
@@ -108,4 +131,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_torch_save(obj: object, path: str | os.PathLike[str]) -> None:
     """``torch.save`` to ``path`` atomically (temporary file, then rename)."""
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as err:  # torch reports a full disk or a failed write as a RuntimeError
+            raise OSError(f"could not write {path}: {err}") from err

@@ -1,4 +1,4 @@
-"""Tests for contrastkit.mining: distances, in-batch triplet mining and offline hard negatives."""
+"""Tests for contrastkit.mining: in-batch triplet mining, its frozen results, offline hard negatives."""
 
 from __future__ import annotations
 
@@ -8,64 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contrastkit import mining
+from contrastkit import distances, mining
+from tests.helpers import BAD_TENSORS, LINE, LINE_LABELS, triplet_set
 
 FUZZ = settings(max_examples=25, deadline=None)
-
-
-def _triplet_set(triplets: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> set[tuple[int, int, int]]:
-    a, p, n = triplets
-    return set(zip(a.tolist(), p.tolist(), n.tolist()))
-
-
-# Four points on a line: class 0 at x = 0 and 1, class 1 at x = 1.5 and 5.
-LINE = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.5, 0.0], [5.0, 0.0]], dtype=torch.float64)
-LINE_LABELS = torch.tensor([0, 0, 1, 1])
-
-
-# ----------------------------------------------------------------------------------------------
-# pairwise_distances
-# ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_pairwise_distances_match_cdist(dtype: torch.dtype) -> None:
-    x = torch.randn(9, 5, generator=torch.Generator().manual_seed(0), dtype=dtype)
-    ref = torch.cdist(x.double(), x.double())
-    tol = 1e-5 if dtype == torch.float32 else 1e-10
-    assert torch.allclose(mining.pairwise_distances(x).double(), ref, atol=tol)
-    assert torch.allclose(mining.pairwise_distances(x, squared=True).double(), ref**2, atol=tol * 10)
-    assert torch.all(mining.pairwise_distances(x).diagonal() == 0)
-    assert mining.pairwise_distances(x).dtype == dtype
-
-
-def test_pairwise_distances_hand_computed() -> None:
-    d = mining.pairwise_distances(LINE)
-    assert d[0, 3].item() == pytest.approx(5.0)
-    assert d[1, 2].item() == pytest.approx(0.5)
-    assert mining.pairwise_distances(LINE, squared=True)[0, 3].item() == pytest.approx(25.0)
-
-
-def test_pairwise_distances_gradient_finite_when_rows_coincide() -> None:
-    x = torch.tensor([[1.0, 2.0], [1.0, 2.0], [0.0, -1.0]], requires_grad=True)
-    d = mining.pairwise_distances(x)
-    assert d[0, 1].item() == 0.0
-    d.sum().backward()
-    assert torch.isfinite(x.grad).all()
-
-
-def test_pairwise_distances_gradcheck() -> None:
-    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: mining.pairwise_distances(t), (x,))
-    assert torch.autograd.gradcheck(lambda t: mining.pairwise_distances(t, squared=True), (x,))
-
-
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_pairwise_distances_half_precision(dtype: torch.dtype) -> None:
-    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(2))
-    d = mining.pairwise_distances(x.to(dtype))
-    assert d.dtype == dtype
-    assert torch.allclose(d.float(), torch.cdist(x, x), atol=0.05, rtol=0.02)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -75,26 +21,26 @@ def test_pairwise_distances_half_precision(dtype: torch.dtype) -> None:
 
 def test_mine_all_on_a_line() -> None:
     # losses with margin 1: (0,1,2) 0.5, (1,0,2) 1.5, (2,3,0) 3, (2,3,1) 4, (3,2,1) 0.5; the others are <= 0
-    got = _triplet_set(mining.mine_triplets(LINE, LINE_LABELS, "all", margin=1.0))
+    got = triplet_set(mining.mine_triplets(LINE, LINE_LABELS, "all", margin=1.0))
     assert got == {(0, 1, 2), (1, 0, 2), (2, 3, 0), (2, 3, 1), (3, 2, 1)}
 
 
 def test_mine_hard_on_a_line() -> None:
-    got = _triplet_set(mining.mine_triplets(LINE, LINE_LABELS, "hard", margin=1.0))
+    got = triplet_set(mining.mine_triplets(LINE, LINE_LABELS, "hard", margin=1.0))
     assert got == {(0, 1, 2), (1, 0, 2), (2, 3, 1), (3, 2, 1)}
 
 
 def test_mine_semihard_on_a_line() -> None:
     # (0,1): d_ap=1, negative 2 at 1.5 is in (1, 2). (1,0): none in (1, 2). (2,3): none in (3.5, 4.5).
     # (3,2): d_ap=3.5, negative 1 at 4 is in (3.5, 4.5) and closer than negative 0 at 5.
-    got = _triplet_set(mining.mine_triplets(LINE, LINE_LABELS, "semihard", margin=1.0))
+    got = triplet_set(mining.mine_triplets(LINE, LINE_LABELS, "semihard", margin=1.0))
     assert got == {(0, 1, 2), (3, 2, 1)}
 
 
 def test_mine_semihard_picks_closest_of_several() -> None:
     x = torch.tensor([[0.0], [1.0], [1.2], [1.1], [1.9], [3.0]], dtype=torch.float64)
     y = torch.tensor([0, 0, 1, 1, 1, 1])
-    got = _triplet_set(mining.mine_triplets(x, y, "semihard", margin=1.0))
+    got = triplet_set(mining.mine_triplets(x, y, "semihard", margin=1.0))
     # anchor 0, positive 1 (d=1): semi-hard negatives 2 (1.2), 3 (1.1), 4 (1.9): the closest is 3
     assert (0, 1, 3) in got
     assert not any(t[:2] == (0, 1) and t[2] != 3 for t in got)
@@ -102,7 +48,7 @@ def test_mine_semihard_picks_closest_of_several() -> None:
 
 def test_mine_squared_distances_change_selection() -> None:
     # squared: d_ap = 1, d_an(0, 2) = 2.25 lies outside (1, 2), so (0, 1, 2) is no longer semi-hard
-    got = _triplet_set(mining.mine_triplets(LINE, LINE_LABELS, "semihard", margin=1.0, squared=True))
+    got = triplet_set(mining.mine_triplets(LINE, LINE_LABELS, "semihard", margin=1.0, squared=True))
     assert (0, 1, 2) not in got
 
 
@@ -156,7 +102,7 @@ def test_mine_matches_brute_force(
                 semi = [n for n in negs if d[a, p] < d[a, n] < d[a, p] + margin]
                 if semi:
                     expected.add((a, p, min(semi, key=lambda n: d[a, n])))
-    got = _triplet_set(mining.mine_triplets(x, y, strategy, margin=margin, squared=squared))
+    got = triplet_set(mining.mine_triplets(x, y, strategy, margin=margin, squared=squared))
     assert got == expected
 
 
@@ -164,11 +110,78 @@ def test_mine_chunked_equals_unchunked(monkeypatch: pytest.MonkeyPatch) -> None:
     g = torch.Generator().manual_seed(3)
     x = torch.randn(23, 4, generator=g)
     y = torch.randint(0, 4, (23,), generator=g)
-    full = {s: _triplet_set(mining.mine_triplets(x, y, s, margin=1.0)) for s in mining.STRATEGIES}
-    monkeypatch.setattr(mining, "CHUNK_ELEMENTS", 50)  # 2 anchors per chunk
+    full = {s: triplet_set(mining.mine_triplets(x, y, s, margin=1.0)) for s in mining.STRATEGIES}
+    monkeypatch.setattr(distances, "CHUNK_ELEMENTS", 50)  # 2 anchors per chunk
     assert mining.chunk_rows(23) == 2
     for s in mining.STRATEGIES:
-        assert _triplet_set(mining.mine_triplets(x, y, s, margin=1.0)) == full[s]
+        assert triplet_set(mining.mine_triplets(x, y, s, margin=1.0)) == full[s]
+
+
+# ----------------------------------------------------------------------------------------------
+# Triplets and TripletSelection: frozen results
+# ----------------------------------------------------------------------------------------------
+
+
+def test_mine_triplets_returns_frozen_named_triplets() -> None:
+    triplets = mining.mine_triplets(LINE, LINE_LABELS, "all", margin=1.0)
+    assert isinstance(triplets, mining.Triplets) and isinstance(triplets, tuple)
+    assert mining.Triplets._fields == ("anchors", "positives", "negatives")
+    a, p, n = triplets  # still unpacks
+    assert a is triplets.anchors and p is triplets.positives and n is triplets.negatives
+    assert triplets.anchors.tolist() == sorted(triplets.anchors.tolist())  # sorted by anchor
+    with pytest.raises(AttributeError):
+        triplets.anchors = torch.zeros(0, dtype=torch.long)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        triplets[0] = torch.zeros(0, dtype=torch.long)  # type: ignore[index]
+
+
+def _select(strategy: str, *, want_weights: bool = True, want_triplets: bool = True) -> mining.TripletSelection:
+    return mining.select_triplets(
+        LINE, LINE_LABELS, strategy, 1.0, False, want_weights=want_weights, want_triplets=want_triplets
+    )
+
+
+def test_triplet_selection_is_frozen() -> None:
+    selection = _select("all")
+    with pytest.raises(AttributeError):
+        selection.denominator = 0  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        selection.weights = None  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        selection.considered = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("strategy", mining.STRATEGIES)
+def test_select_triplets_lists_what_mine_triplets_returns(strategy: str) -> None:
+    selection = _select(strategy)
+    assert selection.triplets is not None
+    mined = mining.mine_triplets(LINE, LINE_LABELS, strategy, margin=1.0)
+    assert triplet_set(selection.triplets) == triplet_set(mined)
+    assert all(torch.equal(s, m) for s, m in zip(selection.triplets, mined))
+    assert selection.valid == 8  # 4 positive pairs x 2 negatives
+    assert selection.denominator == len(mined.anchors)
+    if strategy == "hard":
+        assert selection.weights is None  # batch-hard measures its triplets exactly instead
+    else:
+        assert selection.weights is not None and selection.weights.shape == (4, 4)
+        assert selection.active == selection.denominator
+    lean = _select(strategy, want_triplets=False)
+    if strategy == "hard":
+        assert lean.triplets is not None  # batch-hard always lists its triplets
+    else:
+        assert lean.triplets is None
+
+
+def test_select_triplets_considered_is_what_the_active_fraction_divides_by() -> None:
+    # LINE: 8 valid triplets; 4 anchors with a positive and a negative; 4 positive pairs with a negative
+    assert _select("all").considered == 8
+    assert _select("hard").considered == 4
+    assert _select("semihard").considered == 4
+    one_class = mining.select_triplets(
+        LINE, torch.zeros(4, dtype=torch.long), "semihard", 1.0, False, want_weights=True, want_triplets=True
+    )
+    assert one_class.considered == 0 and one_class.valid == 0 and one_class.denominator == 0
+    assert one_class.triplets is not None and all(len(t) == 0 for t in one_class.triplets)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -190,8 +203,8 @@ def test_hard_negatives_k2_on_a_line() -> None:
     assert got.tolist() == [[2, 3], [2, 3], [1, 0], [4, 1], [3, 2]]
 
 
-def test_hard_negatives_grows_the_search() -> None:
-    # 20 class-0 points crowd every class-0 query: the first query (2k+1 = 3 neighbours) finds no negative
+def test_hard_negatives_beyond_a_crowded_class() -> None:
+    # 20 class-0 points crowd every class-0 query: its nearest negatives lie beyond all of them
     x = torch.cat([torch.linspace(0, 1, 20)[:, None], torch.tensor([[100.0], [101.0]])])
     y = torch.tensor([0] * 20 + [1, 2])
     got = mining.mine_hard_negatives(x, y, k=2)
@@ -219,6 +232,56 @@ def test_hard_negatives_match_brute_force(n: int, n_classes: int, k: int, seed: 
         assert np.allclose(d[i, got[i].numpy()], expected)
 
 
+# Hand-placed 2-D points: class 0 at (0, 0) and (0, 1), class 1 at (3, 0) and (10, 0), class 2 at (0, 5).
+POINTS_2D = torch.tensor([[0.0, 0.0], [0.0, 1.0], [3.0, 0.0], [10.0, 0.0], [0.0, 5.0]])
+POINTS_2D_LABELS = torch.tensor([0, 0, 1, 1, 2])
+
+
+def test_hard_negatives_hand_placed_2d() -> None:
+    # point 0: (3,0) at 3, (0,5) at 5, (10,0) at 10;  point 1: (3,0) at 3.16, (0,5) at 4, (10,0) at 10.05
+    # point 2: (0,0) at 3, (0,1) at 3.16;  point 3: (0,0) at 10, (0,1) at 10.05;  point 4: (0,1) at 4, (0,0) at 5
+    assert mining.mine_hard_negatives(POINTS_2D, POINTS_2D_LABELS, k=1)[:, 0].tolist() == [2, 2, 0, 0, 1]
+    assert mining.mine_hard_negatives(POINTS_2D, POINTS_2D_LABELS, k=2).tolist() == [
+        [2, 4],
+        [2, 4],
+        [0, 1],
+        [0, 1],
+        [1, 0],
+    ]
+    assert mining.mine_hard_negatives(POINTS_2D, POINTS_2D_LABELS, k=3).tolist() == [
+        [2, 4, 3],
+        [2, 4, 3],
+        [0, 1, 4],
+        [0, 1, 4],
+        [1, 0, 2],
+    ]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_hard_negatives_hand_placed_2d_match_a_loop(k: int) -> None:
+    expected = []
+    for i, (xi, yi) in enumerate(POINTS_2D.tolist()):
+        others = [
+            ((xi - xj) ** 2 + (yi - yj) ** 2, j)
+            for j, (xj, yj) in enumerate(POINTS_2D.tolist())
+            if POINTS_2D_LABELS[j] != POINTS_2D_LABELS[i]
+        ]
+        expected.append([j for _, j in sorted(others)[:k]])
+    assert mining.mine_hard_negatives(POINTS_2D, POINTS_2D_LABELS, k=k).tolist() == expected
+    # float64, and the result on the device of the embeddings
+    got64 = mining.mine_hard_negatives(POINTS_2D.double(), POINTS_2D_LABELS, k=k)
+    assert got64.tolist() == expected and got64.device == POINTS_2D.device
+
+
+def test_hard_negatives_chunked_equals_unchunked(monkeypatch: pytest.MonkeyPatch) -> None:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(40, 3, generator=g)
+    y = torch.randint(0, 4, (40,), generator=g)
+    full = mining.mine_hard_negatives(x, y, k=3)
+    monkeypatch.setattr(distances, "CHUNK_ELEMENTS", 3 * 40)  # 3 queries per chunk
+    assert torch.equal(mining.mine_hard_negatives(x, y, k=3), full)
+
+
 def test_hard_negatives_needs_enough_other_class_samples() -> None:
     with pytest.raises(ValueError, match="k=3"):
         mining.mine_hard_negatives(torch.randn(4, 2), torch.tensor([0, 0, 1, 1]), k=3)
@@ -228,32 +291,11 @@ def test_hard_negatives_needs_enough_other_class_samples() -> None:
 # bad inputs: only clear ValueErrors
 # ----------------------------------------------------------------------------------------------
 
-BAD_TENSORS = st.sampled_from(
-    [
-        None,
-        [[1.0, 2.0]],
-        torch.zeros(3),
-        torch.zeros(2, 3, 4),
-        torch.zeros(0, 3),
-        torch.zeros(3, 0),
-        torch.zeros(3, 2, dtype=torch.int64),
-        torch.tensor([[1.0, float("nan")], [0.0, 0.0]]),
-        torch.tensor([[1.0, float("inf")], [0.0, 0.0]]),
-    ]
-)
-
-
-@FUZZ
-@given(x=BAD_TENSORS, squared=st.booleans())
-def test_pairwise_distances_rejects_bad_input(x: object, squared: bool) -> None:
-    with pytest.raises(ValueError):
-        mining.pairwise_distances(x, squared=squared)  # type: ignore[arg-type]
-
 
 @FUZZ
 @given(
     case=st.sampled_from(["embeddings", "labels", "strategy", "margin"]),
-    bad_x=BAD_TENSORS,
+    bad_x=st.sampled_from(BAD_TENSORS),
     bad_labels=st.sampled_from([None, torch.zeros(3), torch.zeros(5, dtype=torch.long), torch.zeros(4, 1).long()]),
     bad_strategy=st.sampled_from(["ALL", "hardest", "", None, 3]),
     bad_margin=st.sampled_from([-0.1, float("nan"), float("inf"), "1", None, True]),
@@ -275,7 +317,7 @@ def test_mine_triplets_rejects_bad_input(
 @FUZZ
 @given(
     case=st.sampled_from(["embeddings", "labels", "k"]),
-    bad_x=BAD_TENSORS,
+    bad_x=st.sampled_from(BAD_TENSORS),
     bad_labels=st.sampled_from([None, torch.zeros(3), torch.zeros(5, dtype=torch.long), [0, 1, 0, 1]]),
     bad_k=st.sampled_from([0, -1, 1.5, "2", None, True, 10]),
 )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +78,14 @@ def test_atomic_torch_save_round_trip(tmp_path: Path) -> None:
 def test_lazy_submodule_errors() -> None:
     with pytest.raises(AttributeError):
         ck.not_a_module  # noqa: B018
+
+
+# Regressions found by an audit of the kit: each was a traceback or a wrong value.
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path) -> None:
+    path = tmp_path / "f.txt"
+    atomic_write_text(path, "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
