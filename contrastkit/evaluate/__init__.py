@@ -29,10 +29,11 @@ from contrastkit.evaluate.retrieval import (
     sample_verification_pairs,
     verification_roc,
 )
-from contrastkit.evaluate.summary import evaluate_embeddings
+from contrastkit.evaluate.summary import METRIC_KEYS, evaluate_embeddings
 
 __all__ = [
     "METRICS",
+    "METRIC_KEYS",
     "RetrievalResult",
     "VerificationResult",
     "alignment",

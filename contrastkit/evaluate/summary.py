@@ -14,7 +14,20 @@ from contrastkit.evaluate._kernels import fit_linear, knn_correct, log_mean_pote
 from contrastkit.evaluate.classification import check_knn_inputs
 from contrastkit.evaluate.retrieval import sample_verification_pairs, verification_roc
 
-__all__ = ["evaluate_embeddings"]
+__all__ = ["METRIC_KEYS", "evaluate_embeddings"]
+
+#: The keys of ``evaluate_embeddings``'s result, in a fixed order (``linear_probe_accuracy`` only with the probe).
+METRIC_KEYS = (
+    "knn_accuracy",
+    "linear_probe_accuracy",
+    "precision_at_1",
+    "map_at_r",
+    "r_precision",
+    "verification_auc",
+    "verification_eer",
+    "alignment",
+    "uniformity",
+)
 
 
 def evaluate_embeddings(

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from contrastkit.evaluate import METRIC_KEYS
 from contrastkit.runs.rundir import Run
 from contrastkit.runs.targets import SAMPLE_TARGETS, check_targets
 
@@ -46,19 +47,7 @@ COLUMNS = (
     ("train_time_s", "train time", "time"),
 )
 #: Columns of ``leaderboard.csv``: every evaluation metric, unformatted.
-CSV_KEYS = (
-    "knn_accuracy",
-    "linear_probe_accuracy",
-    "precision_at_1",
-    "map_at_r",
-    "r_precision",
-    "verification_auc",
-    "verification_eer",
-    "alignment",
-    "uniformity",
-    "train_time_s",
-    "epochs",
-)
+CSV_KEYS = (*METRIC_KEYS, "train_time_s", "epochs")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -20,17 +20,21 @@ def test_evaluate_embeddings_keys_ranges_and_determinism() -> None:
     x, y = gaussian_blobs(500, 8, 5, spread=1.5, seed=4)
     x = x.float()
     res = ev.evaluate_embeddings(x[:400], y[:400], x[400:], y[400:], k=3, seed=1)
-    assert set(res) == {
-        "knn_accuracy",
-        "linear_probe_accuracy",
-        "precision_at_1",
-        "map_at_r",
-        "r_precision",
-        "verification_auc",
-        "verification_eer",
-        "alignment",
-        "uniformity",
-    }
+    assert (
+        set(res)
+        == {
+            "knn_accuracy",
+            "linear_probe_accuracy",
+            "precision_at_1",
+            "map_at_r",
+            "r_precision",
+            "verification_auc",
+            "verification_eer",
+            "alignment",
+            "uniformity",
+        }
+        == set(ev.METRIC_KEYS)
+    )
     assert all(isinstance(v, float) and math.isfinite(v) for v in res.values())
     for key in ("knn_accuracy", "linear_probe_accuracy", "precision_at_1", "map_at_r", "r_precision"):
         assert 0.8 <= res[key] <= 1.0, key

@@ -14,22 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contrastkit import runs
+from contrastkit.evaluate import METRIC_KEYS
 from contrastkit.runs import cli, runner
 from contrastkit.train import make_config
 
 TINY = ["--limit-train", "300", "--limit-test", "100", "--data", "sample"]
 FAST = [*TINY, "--batch-size", "64", "--quiet"]
-EVAL_KEYS = {
-    "knn_accuracy",
-    "linear_probe_accuracy",
-    "precision_at_1",
-    "map_at_r",
-    "r_precision",
-    "verification_auc",
-    "verification_eer",
-    "alignment",
-    "uniformity",
-}
+EVAL_KEYS = set(METRIC_KEYS)
 
 
 @pytest.fixture(scope="module")
