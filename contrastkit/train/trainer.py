@@ -28,7 +28,7 @@ from contrastkit.models import build_encoder
 from contrastkit.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from contrastkit.train.config import CONFIGS, RecipeConfig, config_from_dict
 from contrastkit.train.loop import Callback, fit
-from contrastkit.utils import pick_device
+from contrastkit.utils import pick_device, quick_mode
 
 __all__ = ["cache_key", "data_digest", "latest_cached", "train", "train_cached"]
 
@@ -128,7 +128,9 @@ def train_cached(
 
     The checkpoint lives in ``root/<method>-<key>``, the key (:func:`cache_key`) being a hash of
     the config's fields and of the data's tensors, so a changed hyperparameter or another subset of
-    images trains anew instead of reusing a model that does not match. An interrupted training
+    images trains anew instead of reusing a model that does not match. In quick mode
+    (``CONTRASTKIT_QUICK=1``) the folder ends in ``-quick``, so that :func:`latest_cached` never
+    hands a quick model to a full run, nor the other way round. An interrupted training
     resumes where it stopped; :func:`latest_cached` finds the newest model of a method on a data set.
 
     Args:
@@ -142,7 +144,8 @@ def train_cached(
     Returns:
         ``(encoder, history)`` as from :func:`train`.
     """
-    folder = Path(root) / f"{getattr(config, 'method', 'recipe')}-{cache_key(config, data)}"
+    key = cache_key(config, data)  # validates config and data
+    folder = Path(root) / _cache_folder(config.method, key)
     return train(
         config, data, device=device, callbacks=callbacks, checkpoint_dir=folder, resume=True, progress=progress
     )
@@ -174,7 +177,7 @@ def latest_cached(method: str, data: MNISTData, root: str | os.PathLike[str] = "
     This is how a later notebook finds the model an earlier one trained without restating its
     recipe: ``train_cached(latest_cached("simclr", data, root) or SimCLRConfig(), data, root)``.
     """
-    folders = Path(root).glob(f"{method}-*-{data_digest(data)}")
+    folders = Path(root).glob(_cache_folder(method, f"*-{data_digest(data)}"))
     checkpoints = sorted((f / CHECKPOINT_NAME for f in folders), key=_mtime, reverse=True)
     for path in checkpoints:
         try:
@@ -182,9 +185,14 @@ def latest_cached(method: str, data: MNISTData, root: str | os.PathLike[str] = "
             config = config_from_dict(state["meta"]["config"])
         except (ValueError, KeyError, TypeError, RuntimeError, OSError):
             continue  # unreadable or from another version: not a match
-        if int(state["epoch"]) == config.epochs and path.parent.name == f"{method}-{cache_key(config, data)}":
+        if int(state["epoch"]) == config.epochs and path.parent.name == _cache_folder(method, cache_key(config, data)):
             return config
     return None
+
+
+def _cache_folder(method: str, key: str) -> str:
+    """``<method>-<key>``, with ``-quick`` in quick mode: quick and full runs never stand in for each other."""
+    return f"{method}-{key}{'-quick' if quick_mode() else ''}"
 
 
 def _mtime(path: Path) -> float:

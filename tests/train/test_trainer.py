@@ -103,3 +103,13 @@ def test_latest_cached_finds_the_newest_finished_model_of_a_method_on_the_same_d
 def test_data_digest_refuses_what_is_not_data() -> None:
     with pytest.raises(ValueError, match="MNISTData"):
         T.data_digest("data")  # type: ignore[arg-type]
+
+
+def test_quick_and_full_mode_keep_their_cached_models_apart(micro_data: MNISTData, tmp_path, monkeypatch) -> None:
+    config = micro(T.SupConConfig, epochs=1)
+    monkeypatch.setenv("CONTRASTKIT_QUICK", "1")
+    T.train_cached(config, micro_data, tmp_path, device="cpu", progress=False)
+    assert T.latest_cached("supcon", micro_data, tmp_path) == config
+    assert [p.name for p in tmp_path.iterdir()] == [f"supcon-{T.cache_key(config, micro_data)}-quick"]
+    monkeypatch.setenv("CONTRASTKIT_QUICK", "0")
+    assert T.latest_cached("supcon", micro_data, tmp_path) is None  # a full run never gets the quick model
