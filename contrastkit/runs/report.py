@@ -22,7 +22,7 @@ from typing import Any
 
 from contrastkit.evaluate import METRIC_KEYS
 from contrastkit.runs.rundir import Run
-from contrastkit.runs.targets import SAMPLE_TARGETS, check_targets
+from contrastkit.runs.targets import SAMPLE_TARGETS, Target, check_targets
 
 __all__ = [
     "COLUMNS",
@@ -214,11 +214,15 @@ def _points(delta: float) -> str:
     return f"{100 * delta:+.2f} pts"
 
 
-def _target_text(targets) -> str:
+def _target_text(targets: tuple[Target, ...]) -> str:
     """A method's kNN targets in words, e.g. "kNN ≥ 97.5% and ≥ raw pixels + 1.5 points"."""
-    words = {"knn_accuracy": "kNN ≥ {:.1%}", "knn_gain": "≥ raw pixels + {:.1f} points"}
-    return " and ".join(words[t.metric].format(100 * t.threshold if t.metric == "knn_gain" else t.threshold)
-                        for t in targets if t.metric in words)  # fmt: skip
+    words = []
+    for t in targets:
+        if t.metric == "knn_accuracy":
+            words.append(f"kNN ≥ {t.threshold:.1%}")
+        elif t.metric == "knn_gain":
+            words.append(f"≥ raw pixels + {100 * t.threshold:.1f} points")
+    return " and ".join(words)
 
 
 def _target(name: str, metrics: dict[str, float], baseline: dict[str, float]) -> str:
