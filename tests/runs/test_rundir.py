@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from contrastkit.runs import RunDirectoryError
-import contrastkit as ck
-from pathlib import Path
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +12,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import contrastkit as ck
 from contrastkit import runs
 from contrastkit.models import ConvEncoder
+from contrastkit.runs import RunDirectoryError
 from contrastkit.train import SupConConfig
 
 
@@ -158,7 +158,7 @@ def _fake_record_run(path: Path, **overrides) -> Path:
 def test_list_skips_runs_with_non_utf8_or_malformed_files(tmp_path) -> None:
     good = _fake_record_run(tmp_path / "good")
     latin = _fake_record_run(tmp_path / "latin")
-    (latin / "config.json").write_bytes("{\"method\": \"supcon\", \"x\": \"é\"}".encode("latin-1"))
+    (latin / "config.json").write_bytes('{"method": "supcon", "x": "é"}'.encode("latin-1"))
     bad_history = _fake_record_run(tmp_path / "history")
     (bad_history / "metrics.jsonl").write_bytes(b"\xff\xfe\x00")
     _fake_record_run(tmp_path / "listmetrics")
