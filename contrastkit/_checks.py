@@ -100,6 +100,18 @@ def check_positive(name: str, value: object) -> float:
     return v
 
 
+#: Largest margin accepted: the pair loss squares it, and the square must stay finite in float32.
+MAX_MARGIN = 1e15
+
+
+def check_margin(name: str, value: object) -> float:
+    """Check that a loss margin is a finite real number in [0, :data:`MAX_MARGIN`]."""
+    v = check_nonnegative(name, value)
+    if v > MAX_MARGIN:
+        raise ValueError(f"{name} must be at most {MAX_MARGIN:g} (the losses square it in float32), got {value!r}")
+    return v
+
+
 #: Smallest temperature accepted: 1 / temperature must stay finite in float32 (about 3.4e38).
 MIN_TEMPERATURE = 1e-30
 
@@ -123,12 +135,18 @@ def check_nonnegative(name: str, value: object) -> float:
     return v
 
 
+#: Largest count any argument may ask for (torch's sizes are 64-bit; nothing here needs more than 2**31).
+MAX_COUNT = 2**31
+
+
 def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """Check that ``value`` is an int >= ``minimum`` (bools are refused)."""
+    """Check that ``value`` is an int in [``minimum``, :data:`MAX_COUNT`] (bools are refused)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {describe(value)}")
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    if value > MAX_COUNT:
+        raise ValueError(f"{name} must be at most {MAX_COUNT}, got an integer of {len(str(value))} digits")
     return value
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from contrastkit._checks import check_choice, check_embeddings, check_labels, check_positive_int, describe
+from contrastkit._checks import check_bool, check_choice, check_embeddings, check_labels, check_positive_int, describe
 
 __all__ = [
     "CHUNK_ELEMENTS",
@@ -111,7 +111,7 @@ def pairwise_distances(x: torch.Tensor, squared: bool = False) -> torch.Tensor:
     x = check_embeddings("x", x)
     work = x.to(compute_dtype(x))
     work = work - work.mean(dim=0)  # translation invariant; centring reduces rounding in the expansion
-    return distance_rows(work, 0, work.shape[0], squared=bool(squared)).to(x.dtype)
+    return distance_rows(work, 0, work.shape[0], squared=check_bool("squared", squared)).to(x.dtype)
 
 
 # ----------------------------------------------------------------------------------------------

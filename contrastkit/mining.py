@@ -28,7 +28,14 @@ from typing import NamedTuple
 
 import torch
 
-from contrastkit._checks import check_choice, check_embeddings, check_labels, check_nonnegative, check_positive_int
+from contrastkit._checks import (
+    check_bool,
+    check_choice,
+    check_embeddings,
+    check_labels,
+    check_margin,
+    check_positive_int,
+)
 from contrastkit.distances import chunk_rows, compute_dtype, distance_rows, topk_neighbors
 
 __all__ = [
@@ -304,10 +311,10 @@ def mine_triplets(
     embeddings = check_embeddings("embeddings", embeddings)
     labels = check_labels("labels", labels, embeddings.shape[0])
     check_choice("strategy", strategy, STRATEGIES)
-    margin = check_nonnegative("margin", margin)
+    margin = check_margin("margin", margin)
     x = embeddings.detach().to(compute_dtype(embeddings))
     sel = select_triplets(
-        x, labels.to(x.device), strategy, margin, bool(squared), want_weights=False, want_triplets=True
+        x, labels.to(x.device), strategy, margin, check_bool("squared", squared), want_weights=False, want_triplets=True
     )
     assert sel.triplets is not None
     return sel.triplets

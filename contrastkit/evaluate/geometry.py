@@ -12,7 +12,12 @@ import torch
 from contrastkit._checks import check_embeddings, check_int, check_positive, check_positive_int, describe
 from contrastkit.evaluate._kernels import log_mean_potential, mean_alignment
 
-__all__ = ["alignment", "uniformity"]
+__all__ = ["MAX_ALPHA", "MAX_T", "alignment", "uniformity"]
+
+#: Largest alignment exponent: unit vectors are at most 2 apart, and 2**100 is still finite in float32.
+MAX_ALPHA = 100.0
+#: Largest uniformity temperature: the log-mean potential is at least -4 t and must stay finite.
+MAX_T = 1e30
 
 
 def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2) -> float:
@@ -27,7 +32,7 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2) -> float:
     Args:
         z1: embeddings [N, D].
         z2: embeddings [N, D] of the positives.
-        alpha: exponent, > 0.
+        alpha: exponent, in (0, ``MAX_ALPHA``].
 
     Returns:
         The mean distance to the power ``alpha``.
@@ -37,6 +42,10 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2) -> float:
     if z1.shape != z2.shape:
         raise ValueError(f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
     alpha = check_positive("alpha", alpha)
+    if alpha > MAX_ALPHA:
+        raise ValueError(
+            f"alpha must be at most {MAX_ALPHA:g} (distances reach 2, and 2**alpha must stay finite), got {alpha!r}"
+        )
     return mean_alignment(z1, z2, alpha)
 
 
@@ -63,6 +72,8 @@ def uniformity(z: torch.Tensor, t: float = 2, *, max_points: int = 5000, seed: i
     if z.shape[0] < 2:
         raise ValueError(f"uniformity needs at least 2 embeddings, got {describe(z)}")
     t = check_positive("t", t)
+    if t > MAX_T:
+        raise ValueError(f"t must be at most {MAX_T:g} (exp(-4 t) must not underflow to a log of -inf), got {t!r}")
     check_positive_int("max_points", max_points, minimum=2)
     check_int("seed", seed)
     return log_mean_potential(z, t, max_points, seed)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastkit._checks import check_choice, check_nonnegative, describe
+from contrastkit._checks import check_choice, check_margin, describe
 from contrastkit.distances import compute_dtype, row_distances
 from contrastkit.losses._common import check_pair, full_precision
 
@@ -51,7 +51,7 @@ def contrastive_loss(
     """
     x1, x2 = check_pair("x1", x1, "x2", x2)
     same = _check_same(same, x1.shape[0])
-    margin = check_nonnegative("margin", margin)
+    margin = check_margin("margin", margin)
     check_choice("variant", variant, CONTRASTIVE_VARIANTS)
     work = compute_dtype(x1)
     a, b = x1.to(work), x2.to(work)
@@ -84,7 +84,7 @@ class ContrastiveLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0, variant: str = "hadsell") -> None:
         super().__init__()
-        self.margin = check_nonnegative("margin", margin)
+        self.margin = check_margin("margin", margin)
         self.variant = check_choice("variant", variant, CONTRASTIVE_VARIANTS)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, same: torch.Tensor) -> torch.Tensor:

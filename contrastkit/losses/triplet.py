@@ -20,7 +20,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from contrastkit._checks import check_choice, check_embeddings, check_labels, check_nonnegative, describe
+from contrastkit._checks import (
+    check_bool,
+    check_choice,
+    check_embeddings,
+    check_labels,
+    check_margin,
+    describe,
+)
 from contrastkit.distances import chunk_rows, compute_dtype, distance_rows, row_distances
 from contrastkit.losses._common import check_pair, full_precision, zero_loss
 from contrastkit.mining import STRATEGIES, Triplets, select_triplets
@@ -64,11 +71,12 @@ def triplet_margin_loss(
     """
     anchor, positive = check_pair("anchor", anchor, "positive", positive)
     anchor, negative = check_pair("anchor", anchor, "negative", negative)
-    margin = check_nonnegative("margin", margin)
+    margin = check_margin("margin", margin)
     work = compute_dtype(anchor)
     a, p, n = anchor.to(work), positive.to(work), negative.to(work)
-    d_ap = row_distances(a, p, bool(squared))  # [B]
-    d_an = row_distances(a, n, bool(squared))  # [B]
+    squared = check_bool("squared", squared)
+    d_ap = row_distances(a, p, squared)  # [B]
+    d_an = row_distances(a, n, squared)  # [B]
     return F.relu(d_ap - d_an + margin).mean().to(anchor.dtype)
 
 
@@ -94,13 +102,14 @@ def triplet_loss(
         - [1] FaceNet, Schroff et al. 2015, arXiv:1503.03832
     """
     embeddings = check_embeddings("embeddings", embeddings)
-    margin = check_nonnegative("margin", margin)
+    margin = check_margin("margin", margin)
     a, p, n = _check_triplets(triplets, embeddings.shape[0])
     if a.numel() == 0:
         return zero_loss(embeddings)
     x = embeddings.to(compute_dtype(embeddings))
     a, p, n = a.to(x.device), p.to(x.device), n.to(x.device)
-    hinge = row_distances(x[a], x[p], bool(squared)) - row_distances(x[a], x[n], bool(squared)) + margin  # [T]
+    squared = check_bool("squared", squared)
+    hinge = row_distances(x[a], x[p], squared) - row_distances(x[a], x[n], squared) + margin  # [T]
     return F.relu(hinge).mean().to(embeddings.dtype)
 
 
@@ -216,9 +225,9 @@ def batch_triplet_loss(
     """
     embeddings = check_embeddings("embeddings", embeddings)
     labels = check_labels("labels", labels, embeddings.shape[0])
-    margin = check_nonnegative("margin", margin)
+    margin = check_margin("margin", margin)
     check_choice("strategy", strategy, STRATEGIES)
-    squared = bool(squared)
+    squared = check_bool("squared", squared)
     x = embeddings.to(compute_dtype(embeddings))
     hard = strategy == "hard"
     sel = select_triplets(x, labels.to(x.device), strategy, margin, squared, want_weights=not hard, want_triplets=False)
@@ -254,8 +263,8 @@ class TripletMarginLoss(nn.Module):
 
     def __init__(self, margin: float = 0.2, squared: bool = False) -> None:
         super().__init__()
-        self.margin = check_nonnegative("margin", margin)
-        self.squared = bool(squared)
+        self.margin = check_margin("margin", margin)
+        self.squared = check_bool("squared", squared)
 
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
         return triplet_margin_loss(anchor, positive, negative, margin=self.margin, squared=self.squared)
@@ -269,9 +278,9 @@ class BatchTripletLoss(nn.Module):
 
     def __init__(self, margin: float = 0.2, strategy: str = "all", squared: bool = False) -> None:
         super().__init__()
-        self.margin = check_nonnegative("margin", margin)
+        self.margin = check_margin("margin", margin)
         self.strategy = check_choice("strategy", strategy, STRATEGIES)
-        self.squared = bool(squared)
+        self.squared = check_bool("squared", squared)
 
     def forward(
         self, embeddings: torch.Tensor, labels: torch.Tensor, return_stats: bool = False

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -87,6 +88,15 @@ class RecipeConfig:
     augment_strength: float = 0.0
 
     def __post_init__(self) -> None:
+        for name in recipe_fields(self):
+            value = getattr(self, name)
+            if isinstance(value, np.generic):  # a NumPy scalar becomes the Python number it holds
+                value = value.item()
+                object.__setattr__(self, name, value)
+            if not isinstance(value, (bool, int, float, str, type(None))):
+                raise ValueError(
+                    f"{name} must be a plain number, string or None (it goes into config.json), got {describe(value)}"
+                )
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size, minimum=2)
         check_positive("lr", self.lr)

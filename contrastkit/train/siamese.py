@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastkit._checks import check_bool, check_choice, check_fraction, check_nonnegative
+from contrastkit._checks import check_bool, check_choice, check_fraction, check_margin
 from contrastkit.losses import CONTRASTIVE_VARIANTS, contrastive_loss
 from contrastkit.models import SiameseNet
 from contrastkit.train.batches import augmenter, epoch_rng
@@ -53,7 +53,7 @@ class SiameseConfig(RecipeConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_nonnegative("margin", self.margin)
+        check_margin("margin", self.margin)
         check_choice("variant", self.variant, CONTRASTIVE_VARIANTS)
         check_fraction("positive_fraction", self.positive_fraction, open_low=True, open_high=True)
         check_bool("normalize", self.normalize)

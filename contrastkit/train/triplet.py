@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastkit._checks import check_bool, check_choice, check_nonnegative, check_positive_int
+from contrastkit._checks import check_bool, check_choice, check_margin, check_positive_int
 from contrastkit.data import ClassBalancedBatchSampler
 from contrastkit.losses import batch_triplet_loss
 from contrastkit.mining import STRATEGIES
@@ -54,7 +54,7 @@ class TripletConfig(RecipeConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_nonnegative("margin", self.margin)
+        check_margin("margin", self.margin)
         check_choice("strategy", self.strategy, STRATEGIES)
         check_positive_int("classes_per_batch", self.classes_per_batch, minimum=2)
         if self.samples_per_class is None:

@@ -94,6 +94,8 @@ def project(
         raise ValueError(f"embeddings must have at least 2 dimensions to project to 2-D, got shape {x.shape}")
     _check_projection_args(x, method, kwargs)
 
+    if not (cache_dir is None or isinstance(cache_dir, (bool, str, os.PathLike))):
+        raise ValueError(f"cache_dir must be a folder path, None or False, got {describe(cache_dir)}")
     path = None
     if cache_dir is not False:
         folder = (
