@@ -246,3 +246,23 @@ def test_an_out_folder_inside_a_file_is_a_message(tmp_path) -> None:
     afile.write_text("x")
     out = _cli("train", "--method", "supcon", "--epochs", "1", "--out", str(afile / "sub"), cwd=REPO)
     assert out.returncode == 1 and "error" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("point", ["atomic_torch_save", "evaluate_embeddings", "save_figure"])
+def test_ctrl_c_after_training_resumes_to_the_same_metrics(trained, tmp_path, monkeypatch, point):
+    """Ctrl-C while model.pt, the evaluation or the figures are written: --resume ends where a straight run ends."""
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    real = getattr(runner, point)
+    monkeypatch.setattr(runner, point, ctrl_c)
+    out = tmp_path / "run"
+    assert cli.main(["train", "--method", "siamese", "--epochs", "2", *FAST, "--out", str(out)]) == 130
+    assert not (out / "metrics.json").exists() and not (out / ".lock").exists()
+    monkeypatch.setattr(runner, point, real)
+    assert cli.main(["train", "--resume", "--out", str(out), "--quiet"]) == 0
+    got = json.loads((out / "metrics.json").read_text())
+    want = json.loads((trained / "metrics.json").read_text())
+    assert {key: got[key] for key in METRIC_KEYS} == {key: want[key] for key in METRIC_KEYS}
+    assert (out / "umap.png").is_file() and (out / "model.pt").is_file()
