@@ -358,8 +358,7 @@ def compare(
     print("figures and report ...", flush=True)
     grid = {"raw pixels": np.asarray(viz.project(x_test.numpy(), method="umap", seed=0))}
     grid.update({name: run.points for name, _, run in board.entries if run is not None and run.points is not None})
-    ncols = -(-len(grid) // 2) if len(grid) > 4 else None  # 5 panels: 3 + 2 rather than 4 + 1
-    save_figure(viz.plot_embedding_grid(grid, data.y_test.numpy(), ncols=ncols), out / "umap_grid.png")
+    save_figure(viz.plot_embedding_grid(grid, data.y_test.numpy()), out / "umap_grid.png")
     atomic_write_text(out / "leaderboard.csv", board.csv())
     record = {
         **(meta or {}),

@@ -207,7 +207,8 @@ def plot_embedding_grid(
     Args:
         points_by_name: panel title -> [N, 2] points; every entry must have the N rows of ``labels``.
         labels: [N] integer class ids.
-        ncols: panels per row (default: all in one row, at most 4).
+        ncols: panels per row (default: up to 4 in one row; more are split into two balanced rows,
+            e.g. 5 panels as 3 + 2 rather than 4 + 1).
         panel_size: inches per panel side.
         class_names: names for class ids (default: the digit).
         annotate: write each class's name at its median position.
@@ -221,7 +222,7 @@ def plot_embedding_grid(
             f"points_by_name must be a non-empty dict name -> [N, 2] points, got {describe(points_by_name)}"
         )
     k = len(points_by_name)
-    ncols = min(k, 4) if ncols is None else check_positive_int("ncols", ncols)
+    ncols = (k if k <= 4 else -(-k // 2)) if ncols is None else check_positive_int("ncols", ncols)
     nrows = -(-k // ncols)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(panel_size * ncols + 0.8, panel_size * nrows), layout="constrained", squeeze=False
