@@ -163,7 +163,9 @@ def test_download_cli_reports_error(no_network: None, tmp_path: Path, capsys: py
 
 def _write_idx(path: Path, array: np.ndarray) -> None:
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as fh:
+    # mtime=0: gzip otherwise stamps the current second into the header, and two writes of the same file
+    # on either side of a second boundary would get different checksums
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
         fh.write(header + array.astype(np.uint8).tobytes())
 
 
