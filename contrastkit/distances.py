@@ -33,6 +33,7 @@ __all__ = [
     "pairwise_distances",
     "prepare",
     "row_distances",
+    "to_distance",
     "topk_neighbors",
 ]
 
@@ -180,6 +181,11 @@ def topk_neighbors(
     return torch.cat(indices), torch.cat(scores)
 
 
+def to_distance(scores: torch.Tensor, metric: str) -> torch.Tensor:
+    """Distances from :func:`closeness` scores: cosine distance 1 − cos, or the Euclidean distance."""
+    return 1.0 - scores if metric == "cosine" else (-scores).clamp_min(0.0).sqrt()
+
+
 def nearest_neighbors(
     queries: torch.Tensor,
     refs: torch.Tensor | None = None,
@@ -232,5 +238,4 @@ def nearest_neighbors(
     if k > available:
         raise ValueError(f"k must be at most the {available} references available to every query, got {k}")
     indices, best = topk_neighbors(queries, refs, k, metric, exclude=exclude, labels=labels)
-    distances = 1.0 - best if metric == "cosine" else (-best).clamp_min(0.0).sqrt()
-    return indices, distances
+    return indices, to_distance(best, metric)

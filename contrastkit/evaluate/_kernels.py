@@ -14,7 +14,16 @@ from torch import nn
 
 from contrastkit.distances import chunk_rows, closeness, compute_dtype, topk_neighbors
 
-__all__ = ["fit_linear", "knn_correct", "log_mean_potential", "mean_alignment", "retrieval_means"]
+__all__ = [
+    "PROBE_BATCH_SIZE",
+    "PROBE_EPOCHS",
+    "PROBE_LR",
+    "fit_linear",
+    "knn_correct",
+    "log_mean_potential",
+    "mean_alignment",
+    "retrieval_means",
+]
 
 
 def knn_correct(
@@ -101,16 +110,22 @@ def log_mean_potential(z: torch.Tensor, t: float, max_points: int, seed: int) ->
     return float(torch.logsumexp(torch.stack(parts), 0) - math.log(n_pairs))
 
 
+#: The linear probe's training recipe (``linear_probe_accuracy``'s defaults, and ``evaluate_embeddings``'s probe).
+PROBE_EPOCHS = 30
+PROBE_LR = 0.01
+PROBE_BATCH_SIZE = 256
+
+
 def fit_linear(
     train_feat: torch.Tensor,
     y_train: torch.Tensor,
     test_feat: torch.Tensor,
     y_test: torch.Tensor,
-    epochs: int,
-    lr: float,
-    batch_size: int,
     device: torch.device,
     seed: int,
+    epochs: int = PROBE_EPOCHS,
+    lr: float = PROBE_LR,
+    batch_size: int = PROBE_BATCH_SIZE,
 ) -> float:
     """Test accuracy of a zero-initialised linear layer trained on standardised features."""
     train_feat, test_feat = train_feat.to(device), test_feat.to(device)

@@ -17,7 +17,7 @@ from contrastkit._checks import (
     describe,
 )
 from contrastkit.distances import METRICS
-from contrastkit.evaluate._kernels import fit_linear, knn_correct
+from contrastkit.evaluate._kernels import PROBE_BATCH_SIZE, PROBE_EPOCHS, PROBE_LR, fit_linear, knn_correct
 from contrastkit.evaluate.embedding import embed, model_device
 
 __all__ = ["check_knn_inputs", "knn_accuracy", "linear_probe_accuracy"]
@@ -82,9 +82,9 @@ def linear_probe_accuracy(
     x_test: torch.Tensor,
     y_test: torch.Tensor,
     *,
-    epochs: int = 30,
-    lr: float = 0.01,
-    batch_size: int = 256,
+    epochs: int = PROBE_EPOCHS,
+    lr: float = PROBE_LR,
+    batch_size: int = PROBE_BATCH_SIZE,
     device=None,
     seed: int = 0,
 ) -> float:
@@ -144,7 +144,7 @@ def linear_probe_accuracy(
         check_tensor("embedded x_train", train_feat)
         check_tensor("embedded x_test", test_feat)
 
-    accuracy = fit_linear(train_feat, y_train, test_feat, y_test, epochs, lr, batch_size, device, seed)
+    accuracy = fit_linear(train_feat, y_train, test_feat, y_test, device, seed, epochs, lr, batch_size)
 
     if model is not None:
         _assert_unchanged(model, snapshot)

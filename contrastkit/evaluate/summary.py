@@ -72,7 +72,7 @@ def evaluate_embeddings(
     results: dict[str, float] = {"knn_accuracy": correct / test_emb.shape[0]}
     if linear_probe:
         results["linear_probe_accuracy"] = fit_linear(
-            train_emb.float(), train_labels, test_emb.float(), test_labels, 30, 0.01, 256, train_emb.device, seed
+            train_emb.float(), train_labels, test_emb.float(), test_labels, train_emb.device, seed
         )
     p1, rp, map_r, _ = retrieval_means(test_emb, test_labels, "cosine")
     results["precision_at_1"] = p1
