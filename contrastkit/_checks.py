@@ -112,6 +112,22 @@ def check_margin(name: str, value: object) -> float:
     return v
 
 
+def check_squared_range(name: str, x: torch.Tensor, squared: bool, dtype: torch.dtype) -> None:
+    """Refuse embeddings whose squared distances cannot be represented in ``dtype``.
+
+    A squared distance is at most 4·D·max|x|²; the distances themselves are computed at any scale.
+    """
+    if not squared or x.numel() == 0:
+        return
+    biggest = float(x.detach().abs().max())
+    limit = (torch.finfo(dtype).max / (4 * x.shape[-1])) ** 0.5
+    if biggest > limit:
+        raise ValueError(
+            f"{name} has entries up to {biggest:.3g}: its squared distances overflow {dtype} above {limit:.3g}; "
+            "scale the embeddings down or use plain (not squared) distances"
+        )
+
+
 #: Smallest temperature accepted: 1 / temperature must stay finite in float32 (about 3.4e38).
 MIN_TEMPERATURE = 1e-30
 

@@ -23,6 +23,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -35,8 +36,16 @@ from contrastkit._checks import (
     check_labels,
     check_margin,
     check_positive_int,
+    check_squared_range,
 )
-from contrastkit.distances import chunk_rows, compute_dtype, distance_rows, topk_neighbors
+from contrastkit.distances import (
+    chunk_rows,
+    compute_dtype,
+    distance_rows,
+    rounding_tolerance,
+    row_distances,
+    topk_neighbors,
+)
 
 __all__ = [
     "STRATEGIES",
@@ -119,8 +128,17 @@ def select_triplets(
         A frozen :class:`TripletSelection`.
     """
     b = x.shape[0]
-    x = x.detach()
-    x = x - x.mean(dim=0)  # distances are translation invariant; centring reduces rounding in the expansion
+    # every comparison is made in units of a power of two near max |x| (exact), so that the squared
+    # distances batch-hard orders by neither overflow nor underflow; the sums are scaled back
+    unit = float(x.detach().abs().max()) if x.numel() else 0.0
+    unit = 2.0 ** math.floor(math.log2(unit)) if unit > 0 else 1.0
+    uncentred = x.detach() / unit  # [B, D]
+    unit = unit * unit if squared else unit  # what distances scale by
+    margin = margin / unit
+    # two computed distances closer than this may be misordered (the bound is of the uncentred rows, so
+    # it covers the rounding of the centring too)
+    tol = 2 * rounding_tolerance(uncentred, squared)
+    x = uncentred - uncentred.mean(dim=0)  # translation invariant; centring reduces rounding in the expansion
     device = x.device
     weights = torch.zeros(b, b, dtype=x.dtype, device=device) if want_weights and strategy != "hard" else None
     classes = _ClassMembers(labels)
@@ -133,6 +151,8 @@ def select_triplets(
         stop = min(b, start + step)
         # batch-hard only needs the order of the distances: squared ones will do
         d = distance_rows(x, start, stop, squared=squared or strategy == "hard")  # [c, B]
+        if strategy != "hard":  # batch-hard's loss re-measures its triplets from the differences
+            _settle_near_ties(d, uncentred, classes, start, stop, margin, tol, squared)
         w = weights[start:stop] if weights is not None else None
         found = select(d, classes, start, stop, margin, totals, w, want)
         if found is not None:
@@ -150,8 +170,8 @@ def select_triplets(
         denominator=totals.denominator,
         active=totals.active,
         valid=classes.valid,
-        sum_pos=totals.sum_pos,
-        sum_neg=totals.sum_neg,
+        sum_pos=totals.sum_pos * unit,
+        sum_neg=totals.sum_neg * unit,
         considered=considered,
         triplets=triplets,
     )
@@ -200,7 +220,40 @@ def _select_hard(d, classes: _ClassMembers, start, stop, margin, totals: _Totals
     return rows[has], p_idx[has], n_idx[has]
 
 
-def _positives(d, classes: _ClassMembers, start, stop):
+def _settle_near_ties(d, x, classes: _ClassMembers, start, stop, margin, tol, squared) -> None:
+    """Recompute from the differences, in place, the distances of ``d`` [c, B] that rounding could misorder.
+
+    Batch-all and semi-hard compare each negative's d(a, n) with d(a, p) and d(a, p) + margin. Where
+    the two sides are within ``tol`` (what rounding of the expansion can change) the comparison is
+    decided by the differences x_a − x_b of the uncentred rows ``x`` instead, which are exact for exact
+    ties in the data (points on a grid, duplicates). Everything farther apart keeps the fast value:
+    rounding cannot flip it.
+    """
+    _, pos_cols, is_pos, d_pos, _, _ = _positives(d, classes, start, stop, sort=False)
+    k = pos_cols.shape[1]
+    # every value a negative is compared with, and the positive column it comes from: [c, 2K]
+    thresholds = torch.where(is_pos.repeat(1, 2), torch.cat([d_pos, d_pos + margin], dim=1), float("inf"))
+    thresholds, order = thresholds.sort(dim=1)
+    owner = pos_cols.repeat(1, 2).gather(1, order)  # [c, 2K]
+    j = torch.searchsorted(thresholds, d.contiguous()).clamp(1, 2 * k - 1) if k > 0 else None  # [c, B]
+    if j is None:
+        return
+    neg = classes.inv[start:stop, None] != classes.inv[None, :]  # [c, B]
+    below, above = thresholds.gather(1, j - 1), thresholds.gather(1, j)  # [c, B] the two nearest thresholds
+    near_below, near_above = (d - below).abs() <= tol, (above - d).abs() <= tol  # [c, B]
+    a_loc, col = (neg & (near_below | near_above)).nonzero(as_tuple=True)  # [M] negatives near a threshold
+    if a_loc.numel() == 0:
+        return
+    # ... and the positives whose thresholds they are near
+    pos_b = owner[a_loc, j[a_loc, col] - 1][near_below[a_loc, col]]
+    pos_a = owner[a_loc, j[a_loc, col]][near_above[a_loc, col]]
+    a_all = torch.cat([a_loc, a_loc[near_below[a_loc, col]], a_loc[near_above[a_loc, col]]])
+    b_all = torch.cat([col, pos_b, pos_a])
+    exact = row_distances(x[start + a_all], x[b_all], squared)  # [M'] from the differences
+    d[a_all, b_all] = exact
+
+
+def _positives(d, classes: _ClassMembers, start, stop, sort: bool = True):
     """Each anchor's positives and its negatives sorted by distance."""
     rows = torch.arange(start, stop, device=d.device)  # [c]
     neg = classes.inv[start:stop, None] != classes.inv[None, :]  # [c, B]
@@ -208,6 +261,8 @@ def _positives(d, classes: _ClassMembers, start, stop):
     is_pos = (pos_cols >= 0) & (pos_cols != rows[:, None])  # [c, K] real positives, self excluded
     pos_cols = pos_cols.clamp_min(0)
     d_pos = d.gather(1, pos_cols)  # [c, K]
+    if not sort:
+        return rows, pos_cols, is_pos, d_pos, None, None
     sorted_neg, order = torch.where(neg, d, float("inf")).sort(dim=1)  # [c, B] negatives first, ascending
     return rows, pos_cols, is_pos, d_pos, sorted_neg, order
 
@@ -228,8 +283,8 @@ def _select_all(d, classes: _ClassMembers, start, stop, margin, totals: _Totals,
     hist.scatter_add_(1, k, torch.ones_like(k))  # [c, B + 1]
     per_rank = hist[:, 1:].flip(1).cumsum(1).flip(1)  # [c, B] positives active against rank r
     c_an = torch.zeros_like(per_rank).scatter_(1, order, per_rank)  # [c, B] back to columns
-    totals.sum_pos += float((k.double() * d_pos.double()).sum())
-    totals.sum_neg += float((c_an.double() * d.double()).sum())
+    totals.sum_pos += float((k.to(d.dtype) * d_pos).sum())  # in the compute dtype: no float64 on the device
+    totals.sum_neg += float((c_an.to(d.dtype) * d).sum())
     if weights is not None:
         weights -= c_an.to(weights.dtype)
         weights.scatter_add_(1, pos_cols, k.to(weights.dtype))
@@ -258,8 +313,8 @@ def _select_semihard(d, classes: _ClassMembers, start, stop, margin, totals: _To
     a_loc, slot = chosen.nonzero(as_tuple=True)  # [T]
     p_idx = pos_cols[a_loc, slot]  # [T]
     n_idx = order[a_loc, j[a_loc, slot]]  # [T]
-    totals.sum_pos += float(d_pos[a_loc, slot].double().sum())
-    totals.sum_neg += float(cand[a_loc, slot].double().sum())
+    totals.sum_pos += float(d_pos[a_loc, slot].sum())
+    totals.sum_neg += float(cand[a_loc, slot].sum())
     if weights is not None:
         ones = torch.ones(n_sel, dtype=weights.dtype, device=d.device)
         weights.index_put_((a_loc, p_idx), ones, accumulate=True)
@@ -287,7 +342,11 @@ def mine_triplets(
       d(a, p) < d(a, n) < d(a, p) + margin. Pairs with no such semi-hard negative are skipped (no
       fallback to a harder or easier negative), so every returned triplet has a loss in (0, margin).
 
-    Ties are broken by torch's ``max``/``min``/``sort``. The number of "all" triplets grows like B³:
+    Comparisons that the rounding of the fast distances could flip
+    (:func:`contrastkit.distances.rounding_tolerance`) are decided from the differences of the
+    embeddings, so exact ties in the data are never decided by rounding: a tie d(a, n) = d(a, p) +
+    margin is not active. Among tied hardest positives or negatives, torch's ``max``/``min``
+    choose. The number of "all" triplets grows like B³:
     mine explicitly only small batches (the loss itself never lists them).
 
     Args:
@@ -313,9 +372,9 @@ def mine_triplets(
     check_choice("strategy", strategy, STRATEGIES)
     margin = check_margin("margin", margin)
     x = embeddings.detach().to(compute_dtype(embeddings))
-    sel = select_triplets(
-        x, labels.to(x.device), strategy, margin, check_bool("squared", squared), want_weights=False, want_triplets=True
-    )
+    squared = check_bool("squared", squared)
+    check_squared_range("embeddings", x - x.mean(dim=0), squared, x.dtype)
+    sel = select_triplets(x, labels.to(x.device), strategy, margin, squared, want_weights=False, want_triplets=True)
     assert sel.triplets is not None
     return sel.triplets
 

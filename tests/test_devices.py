@@ -46,14 +46,6 @@ HOT_PATHS: dict[str, Callable[[torch.Tensor, torch.Tensor], object]] = {
     "alignment": lambda z, y: ck.evaluate.alignment(z.detach(), z.detach().flip(0)),
     "uniformity": lambda z, y: ck.evaluate.uniformity(z.detach()),
 }
-#: Hot paths that still accumulate in float64 (a crash on MPS): to be replaced by compensated float32 sums.
-STILL_FLOAT64 = {
-    "batch_triplet_loss[all]",
-    "batch_triplet_loss[hard]",
-    "batch_triplet_loss[semihard]",
-    "supcon_loss",
-    "mine_triplets",
-}
 
 
 def _run(fn: Callable, z: torch.Tensor, y: torch.Tensor) -> object:
@@ -97,15 +89,7 @@ class _Float64Spy(TorchDispatchMode):
         return out
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="accumulates in float64: crashes on MPS"))
-        if n in STILL_FLOAT64
-        else n
-        for n in sorted(HOT_PATHS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(HOT_PATHS))
 def test_no_float64_tensor_on_the_hot_paths_of_float32_inputs(name: str) -> None:
     z, y = _inputs("cpu")
     spy = _Float64Spy()

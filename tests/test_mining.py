@@ -326,3 +326,47 @@ def test_mine_hard_negatives_rejects_bad_input(case: str, bad_x: object, bad_lab
     kwargs[case] = {"embeddings": bad_x, "labels": bad_labels, "k": bad_k}[case]
     with pytest.raises(ValueError):
         mining.mine_hard_negatives(**kwargs)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------------------------
+# exact ties are ties, whatever the rounding of the distances
+# ----------------------------------------------------------------------------------------------
+
+#: Five points on a line: anchor 3 at -1 is exactly 1 from its positives (0, 1 at 0) and from its
+#: negatives (2 at 0, 4 at -2); with margin 0 those triplets are ties, not active.
+TIES = torch.tensor([[0.0], [0.0], [0.0], [-1.0], [-2.0]], dtype=torch.float64)
+TIE_LABELS = torch.tensor([0, 0, 1, 0, 1])
+#: The six active triplets (hinge > 0): their hinges sum to 8.
+TIE_ACTIVE = {(0, 3, 2), (1, 3, 2), (2, 4, 0), (2, 4, 1), (2, 4, 3), (4, 2, 3)}
+
+
+@pytest.mark.parametrize("offset", [0.0, 10.0, -1000.0])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_exact_ties_are_never_active_at_any_offset(offset: float, dtype: torch.dtype) -> None:
+    x = (TIES + offset).to(dtype)
+    assert triplet_set(mining.mine_triplets(x, TIE_LABELS, "all", margin=0.0)) == TIE_ACTIVE
+    # semi-hard with margin 1: a negative exactly at d_ap is not "farther than the positive"
+    for a, p, n in triplet_set(mining.mine_triplets(x, TIE_LABELS, "semihard", margin=1.0)):
+        assert abs(float(x[a] - x[n])) > abs(float(x[a] - x[p]))
+
+
+def test_exact_ties_in_two_dimensions() -> None:
+    # a square: anchor 0's positive 1 and negative 2 are both at distance 1, negative 3 at sqrt 2
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]) + 0.1
+    y = torch.tensor([0, 0, 1, 1])
+    got = triplet_set(mining.mine_triplets(x, y, "all", margin=0.0))
+    assert (0, 1, 2) not in got and (1, 0, 3) not in got  # ties
+    assert got == set()
+
+
+def test_selection_compares_huge_and_tiny_embeddings_in_their_own_units() -> None:
+    x = torch.randn(24, 6, generator=torch.Generator().manual_seed(3))
+    y = torch.arange(24) % 4
+    for strategy in mining.STRATEGIES:
+        base = triplet_set(mining.mine_triplets(x, y, strategy, margin=0.5))
+        for scale in (2.0**40, 2.0**-80):  # powers of two: the scaled problem is exactly the same
+            got = triplet_set(mining.mine_triplets(x * scale, y, strategy, margin=0.5 * scale))
+            assert got == base, (strategy, scale)
+    # batch-hard orders squared distances: at 2**70 (float32) they would overflow without the rescaling
+    base = triplet_set(mining.mine_triplets(x, y, "hard"))
+    assert triplet_set(mining.mine_triplets(x * 2.0**70, y, "hard")) == base

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from contrastkit._checks import check_temperature
-from contrastkit.distances import compute_dtype
+from contrastkit.distances import compute_dtype, normalize_rows
 from contrastkit.losses._common import check_pair, full_precision
 
 __all__ = ["NTXentLoss", "nt_xent_loss"]
@@ -44,7 +44,7 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -
     temperature = check_temperature("temperature", temperature)
     n = z1.shape[0]
     work = compute_dtype(z1)
-    z = F.normalize(torch.cat([z1, z2]).to(work), dim=1)  # [2N, D]
+    z = normalize_rows(torch.cat([z1, z2]).to(work))  # [2N, D]
     logits = (z @ z.T) / temperature  # [2N, 2N]
     eye = torch.eye(2 * n, dtype=torch.bool, device=z.device)
     logits = logits.masked_fill(eye, float("-inf"))

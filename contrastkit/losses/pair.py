@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from contrastkit._checks import check_choice, check_margin, describe
+from contrastkit._checks import check_choice, check_margin, check_squared_range, describe
 from contrastkit.distances import compute_dtype, row_distances
 from contrastkit.losses._common import check_pair, full_precision
 
@@ -55,6 +55,7 @@ def contrastive_loss(
     check_choice("variant", variant, CONTRASTIVE_VARIANTS)
     work = compute_dtype(x1)
     a, b = x1.to(work), x2.to(work)
+    check_squared_range("x1 - x2", a - b, True, work)  # both variants square the distances
     s = same.to(device=a.device, dtype=work)  # [B]
     d2 = row_distances(a, b, squared=True)  # [B]
     if variant == "hadsell":

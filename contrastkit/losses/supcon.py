@@ -7,11 +7,10 @@ References:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from contrastkit._checks import check_labels, check_temperature, check_tensor, describe
-from contrastkit.distances import compute_dtype
+from contrastkit.distances import compute_dtype, normalize_rows
 from contrastkit.losses._common import full_precision, zero_loss
 
 __all__ = ["SupConLoss", "supcon_loss"]
@@ -49,18 +48,17 @@ def supcon_loss(features: torch.Tensor, labels: torch.Tensor | None = None, temp
     ids = torch.arange(b) if labels is None else check_labels("labels", labels, b)
     temperature = check_temperature("temperature", temperature)
     work = compute_dtype(features)
-    z = F.normalize(features.to(work).transpose(0, 1).reshape(v * b, dim), dim=1)  # [VB, D] view-major
+    z = normalize_rows(features.to(work).transpose(0, 1).reshape(v * b, dim))  # [VB, D] view-major
     _, inv = torch.unique(ids.to(z.device), return_inverse=True)  # [B] class index of each sample
     inv = inv.repeat(v)  # [VB]
     n_pos = torch.bincount(inv)[inv] - 1  # [VB] positives of each anchor (same class, not itself)
     has = n_pos > 0
     if not bool(has.any()):
         return zero_loss(features)
-    # sum_p s_ip = z_i . (sum of its class's rows - z_i) / t: O(VB·D) instead of a [VB, VB] mask;
-    # accumulated in float64 so the subtraction loses nothing
-    z64 = z.double()
-    class_sums = torch.zeros(int(inv.max()) + 1, dim, dtype=torch.float64, device=z.device).index_add_(0, inv, z64)
-    pos_sum = (((class_sums[inv] - z64) * z64).sum(dim=1) / temperature).to(work)  # [VB]
+    # sum_p s_ip = z_i . (sum of its class's rows - z_i) / t: O(VB·D) instead of a [VB, VB] mask, in the
+    # compute dtype (no float64 on the device: MPS has none); its rounding is that of the masked sum
+    class_sums = z.new_zeros(int(inv.max()) + 1, dim).index_add_(0, inv, z)  # [C, D]
+    pos_sum = ((class_sums[inv] - z) * z).sum(dim=1) / temperature  # [VB]
     logits = (z @ z.T) / temperature  # [VB, VB]
     logits.fill_diagonal_(float("-inf"))  # an anchor is not in its own denominator
     log_denominator = torch.logsumexp(logits, dim=1)  # [VB]

@@ -26,6 +26,7 @@ from contrastkit._checks import (
     check_embeddings,
     check_labels,
     check_margin,
+    check_squared_range,
     describe,
 )
 from contrastkit.distances import chunk_rows, compute_dtype, distance_rows, row_distances
@@ -75,6 +76,8 @@ def triplet_margin_loss(
     work = compute_dtype(anchor)
     a, p, n = anchor.to(work), positive.to(work), negative.to(work)
     squared = check_bool("squared", squared)
+    check_squared_range("anchor - positive", a - p, squared, work)
+    check_squared_range("anchor - negative", a - n, squared, work)
     d_ap = row_distances(a, p, squared)  # [B]
     d_an = row_distances(a, n, squared)  # [B]
     return F.relu(d_ap - d_an + margin).mean().to(anchor.dtype)
@@ -109,6 +112,7 @@ def triplet_loss(
     x = embeddings.to(compute_dtype(embeddings))
     a, p, n = a.to(x.device), p.to(x.device), n.to(x.device)
     squared = check_bool("squared", squared)
+    check_squared_range("embeddings", x - x.mean(dim=0), squared, x.dtype)
     hinge = row_distances(x[a], x[p], squared) - row_distances(x[a], x[n], squared) + margin  # [T]
     return F.relu(hinge).mean().to(embeddings.dtype)
 
@@ -152,7 +156,7 @@ class TripletStats:
 
 
 def _weighted_distance_sum(x: torch.Tensor, weights: torch.Tensor, squared: bool) -> torch.Tensor:
-    """sum_ab weights[a, b] * d(x_a, x_b) as a float64 scalar, differentiable in ``x``.
+    """sum_ab weights[a, b] * d(x_a, x_b), a scalar in the dtype of ``x``, differentiable in ``x``.
 
     Runs over anchor chunks; when there is more than one chunk each is checkpointed, so the autograd
     graph never holds more than one [chunk, B] block of distances.
@@ -163,11 +167,11 @@ def _weighted_distance_sum(x: torch.Tensor, weights: torch.Tensor, squared: bool
 
     def block(x_: torch.Tensor, w: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         d = distance_rows(x_, start, stop, squared=squared)  # [c, B]
-        return (d * w).sum().double()
+        return (d * w).sum()
 
     if step >= b:
         return block(x, weights, 0, b)
-    total = x.new_zeros((), dtype=torch.float64)
+    total = x.new_zeros(())
     for start in range(0, b, step):
         stop = min(b, start + step)
         w = weights[start:stop]
@@ -229,6 +233,7 @@ def batch_triplet_loss(
     check_choice("strategy", strategy, STRATEGIES)
     squared = check_bool("squared", squared)
     x = embeddings.to(compute_dtype(embeddings))
+    check_squared_range("embeddings", x - x.mean(dim=0), squared, x.dtype)
     hard = strategy == "hard"
     sel = select_triplets(x, labels.to(x.device), strategy, margin, squared, want_weights=not hard, want_triplets=False)
     active, sum_pos, sum_neg = sel.active, sel.sum_pos, sel.sum_neg
@@ -237,9 +242,9 @@ def batch_triplet_loss(
         d_ap, d_an = row_distances(x[a], x[p], squared), row_distances(x[a], x[n], squared)  # [T], [T]
         hinge = d_ap - d_an + margin  # [T]
         loss = F.relu(hinge).mean().to(embeddings.dtype)
-        active = int((hinge.detach() > 0).sum())
+        active = int((hinge.detach() > 0).sum())  # exact distances: a tie is not active
         # report the exact (difference-based) distances rather than the ones used for the selection
-        sum_pos, sum_neg = float(d_ap.detach().double().sum()), float(d_an.detach().double().sum())
+        sum_pos, sum_neg = float(d_ap.detach().sum()), float(d_an.detach().sum())
     elif active == 0:
         loss = zero_loss(embeddings)
     else:

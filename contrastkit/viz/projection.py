@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from contrastkit._checks import as_matrix, check_choice, describe
-from contrastkit.distances import to_distance, topk_neighbors
+from contrastkit.distances import topk_neighbors
 from contrastkit.utils import atomic_path
 
 __all__ = ["CACHE_ENV", "DEFAULT_CACHE_DIR", "PROJECTION_METHODS", "project"]
@@ -204,8 +204,7 @@ def _exact_knn(x: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarr
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))  # [N, D]
     n = t.shape[0]
     rows = torch.arange(n)
-    idx, best = topk_neighbors(t, t, k - 1, metric, exclude=rows)  # [N, k - 1] the others, nearest first
-    dist = to_distance(best, metric)
+    idx, dist = topk_neighbors(t, t, k - 1, metric, exclude=rows)  # [N, k - 1] the others, nearest first
     indices = torch.cat([rows[:, None], idx], dim=1)  # [N, k]
     distances = torch.cat([torch.zeros(n, 1), dist.clamp_min(0.0)], dim=1)  # [N, k]
     return indices.numpy(), distances.numpy()
